@@ -1,0 +1,65 @@
+"""The app factory: ``sanic app:create_app --factory``.
+
+Each resource has its own ``setup_<thing>(app)`` with paired start/stop listeners.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sanic import Sanic
+from sanic_ext import Extend
+
+from app.background import setup_background
+from app.db import setup_database
+from app.errors import JSONErrorHandler
+from app.observability import configure_logging, setup_observability
+from app.redis_client import setup_redis
+from app.settings import Settings
+
+
+def create_app(settings: Settings | None = None, *, name: str = "shengshi", redis: Any = None) -> Sanic:
+    """Build the service. ``redis`` injects a client (tests share an embedded one with the app)."""
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_level)
+
+    app = Sanic(name, error_handler=JSONErrorHandler(), configure_logging=False)
+    app.ctx.settings = settings
+    app.ctx.injected_redis = redis
+    configure_sanic(app, settings)
+
+    setup_background(app)
+    setup_database(app)
+    setup_redis(app)
+    setup_observability(app, lambda: app.ctx.redis)
+    setup_routes(app)
+    return app
+
+
+def configure_sanic(app: Sanic, settings: Settings) -> None:
+    app.config.REQUEST_MAX_SIZE = settings.request_max_size
+    app.config.GRACEFUL_SHUTDOWN_TIMEOUT = settings.graceful_shutdown_timeout
+    app.config.ACCESS_LOG = False
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    # Proxy headers are trusted only when the operator says which proxy to trust.
+    app.config.FORWARDED_SECRET = settings.forwarded_secret
+    app.config.REAL_IP_HEADER = settings.real_ip_header
+    app.config.PROXIES_COUNT = settings.proxies_count
+    app.config.OAS = settings.docs_enabled
+    app.config.OAS_UI_DEFAULT = "swagger"
+    app.config.OAS_URL_PREFIX = "/docs"
+    app.config.HEALTH = False
+    app.config.CORS = False
+    Extend(app)
+    app.ext.openapi.describe(
+        "省事 shengshi API",
+        version="0.1.0",
+        description="Backend of a government-services mini-program: login, catalog, assistant, applications.",
+    )
+
+
+def setup_routes(app: Sanic) -> None:
+    from handlers import api, probes
+
+    app.blueprint(probes.bp)
+    app.blueprint(api)

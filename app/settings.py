@@ -1,0 +1,203 @@
+"""Settings read from the environment, with rules that depend on where we run.
+
+In ``development`` (the default) everything has a working default: an SQLite
+file, an embedded Redis, and secrets generated once and kept under ``var/`` so
+a restart keeps sessions valid. In ``production`` the process refuses to start
+on any of those defaults and names every variable that needs setting.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "sqlite://var/shengshi.sqlite3"
+ENVIRONMENTS = ("development", "production")
+# Secrets shorter than this are refused in production (RFC 8725 §3.5: enough entropy).
+MIN_SECRET_LENGTH = 32
+
+# Development defaults of the WeChat official account (issue: official account).
+DEV_MP_TOKEN = "shengshi-dev-token"  # noqa: S105 (development only; production requires its own)
+DEV_MP_AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+DEV_MP_APPID = "wxdevmp0000000000"
+DEV_WXA_APPID = "wxdevmini00000000"
+DEV_WXA_SECRET = "shengshi-dev-wxa-secret"  # noqa: S105 (development only, answered by the fake platform)
+
+
+class SettingsError(Exception):
+    """The environment does not describe a runnable configuration."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+def _int(env: Mapping[str, str], name: str, default: int, problems: list[str]) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        problems.append(f"{name} must be an integer, got {raw!r}")
+        return default
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    return raw in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the service; build it with :meth:`from_env`."""
+
+    env: str = "development"
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    jwt_secret: str = ""
+    jwt_secret_id: str = "k1"  # noqa: S105 (a key id, not a secret)
+    jwt_previous_secrets: dict[str, str] = field(default_factory=dict)
+    pii_key: str = ""
+    pii_key_version: int = 1
+    pii_previous_keys: dict[int, str] = field(default_factory=dict)
+    request_max_size: int = 1_048_576
+    log_level: str = "INFO"
+    docs_enabled: bool = True
+    forwarded_secret: str | None = None
+    real_ip_header: str | None = None
+    proxies_count: int | None = None
+    graceful_shutdown_timeout: float = 15.0
+    var_dir: Path = Path("var")
+    wechat_api_base: str = ""
+    wechat_appid: str = DEV_WXA_APPID
+    wechat_secret: str = DEV_WXA_SECRET
+    mount_fake_wechat: bool = False
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def uses_embedded_redis(self) -> bool:
+        return not self.redis_url
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and check the environment; raise :class:`SettingsError` naming every problem."""
+        env = dict(os.environ if environ is None else environ)
+        problems: list[str] = []
+        mode = env.get("SHENGSHI_ENV", "development").strip() or "development"
+        if mode not in ENVIRONMENTS:
+            raise SettingsError([f"SHENGSHI_ENV must be one of {', '.join(ENVIRONMENTS)}, got {mode!r}"])
+        production = mode == "production"
+        var_dir = Path(env.get("SHENGSHI_VAR_DIR", "var"))
+
+        database_url = env.get("DATABASE_URL", "").strip()
+        redis_url = env.get("REDIS_URL", "").strip() or None
+        jwt_secret = env.get("JWT_SECRET", "").strip()
+        pii_key = env.get("PII_KEY", "").strip()
+        wechat_api_base = env.get("WECHAT_API_BASE", "").strip()
+        wechat_appid = env.get("WECHAT_APPID", "").strip()
+        wechat_secret = env.get("WECHAT_SECRET", "").strip()
+
+        if production:
+            if not database_url:
+                problems.append("DATABASE_URL is missing (production needs PostgreSQL)")
+            elif database_url.startswith("sqlite"):
+                problems.append("DATABASE_URL points at SQLite (production needs PostgreSQL)")
+            if not redis_url:
+                problems.append("REDIS_URL is missing (the embedded Redis is single-process and development only)")
+            for name, value in (("JWT_SECRET", jwt_secret), ("PII_KEY", pii_key)):
+                if not value:
+                    problems.append(f"{name} is missing")
+                elif len(value) < MIN_SECRET_LENGTH:
+                    problems.append(f"{name} is too short (at least {MIN_SECRET_LENGTH} characters)")
+            for name, value in (
+                ("WECHAT_APPID", wechat_appid),
+                ("WECHAT_SECRET", wechat_secret),
+            ):
+                if not value:
+                    problems.append(f"{name} is missing")
+        else:
+            database_url = database_url or DEFAULT_DATABASE_URL
+            if not jwt_secret or not pii_key:
+                generated = _development_secrets(var_dir)
+                jwt_secret = jwt_secret or generated["JWT_SECRET"]
+                pii_key = pii_key or generated["PII_KEY"]
+            wechat_appid = wechat_appid or DEV_WXA_APPID
+            wechat_secret = wechat_secret or DEV_WXA_SECRET
+
+        proxies_raw = env.get("PROXIES_COUNT", "").strip()
+        proxies_count = _int(env, "PROXIES_COUNT", 0, problems) if proxies_raw else None
+        settings = cls(
+            env=mode,
+            database_url=database_url,
+            redis_url=redis_url,
+            jwt_secret=jwt_secret,
+            jwt_secret_id=env.get("JWT_KEY_ID", "k1").strip() or "k1",
+            jwt_previous_secrets=_parse_keyring(env.get("JWT_PREVIOUS_SECRETS", ""), "JWT_PREVIOUS_SECRETS", problems),
+            pii_key=pii_key,
+            pii_key_version=_int(env, "PII_KEY_VERSION", 1, problems),
+            pii_previous_keys={
+                int(k): v
+                for k, v in _parse_keyring(env.get("PII_PREVIOUS_KEYS", ""), "PII_PREVIOUS_KEYS", problems).items()
+                if k.isdigit()
+            },
+            request_max_size=_int(env, "REQUEST_MAX_SIZE", 1_048_576, problems),
+            log_level=env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
+            docs_enabled=_bool(env, "DOCS_ENABLED", not production),
+            forwarded_secret=env.get("FORWARDED_SECRET", "").strip() or None,
+            real_ip_header=env.get("REAL_IP_HEADER", "").strip() or None,
+            proxies_count=proxies_count,
+            graceful_shutdown_timeout=float(_int(env, "GRACEFUL_SHUTDOWN_TIMEOUT", 15, problems)),
+            var_dir=var_dir,
+            wechat_api_base=wechat_api_base,
+            wechat_appid=wechat_appid,
+            wechat_secret=wechat_secret,
+            mount_fake_wechat=not production and not wechat_api_base,
+        )
+        if settings.request_max_size <= 0 or settings.request_max_size > 50_000_000:
+            problems.append("REQUEST_MAX_SIZE must be between 1 and 50000000 bytes")
+        if problems:
+            raise SettingsError(problems)
+        return settings
+
+
+def _parse_keyring(raw: str, name: str, problems: list[str]) -> dict[str, str]:
+    """Parse ``id:secret,id:secret`` (older keys still accepted while rotating)."""
+    ring: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        key_id, sep, secret = part.partition(":")
+        if not sep or not key_id or not secret:
+            problems.append(f"{name} must look like 'id:secret,id:secret'")
+            continue
+        ring[key_id] = secret
+    return ring
+
+
+def _development_secrets(var_dir: Path) -> dict[str, str]:
+    """Secrets generated on first start and kept, so restarts keep sessions and data readable."""
+    path = var_dir / "dev-secrets.json"
+    if path.exists():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(data, dict) and data.get("JWT_SECRET") and data.get("PII_KEY"):
+                return {"JWT_SECRET": str(data["JWT_SECRET"]), "PII_KEY": str(data["PII_KEY"])}
+        except (OSError, ValueError):
+            pass
+    data = {"JWT_SECRET": secrets.token_urlsafe(48), "PII_KEY": secrets.token_urlsafe(48)}
+    var_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    # The file holds secrets: readable by the owner only.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh)
+    os.replace(tmp, path)
+    return data

@@ -1,0 +1,22 @@
+"""Helpers shared by handlers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sanic import Request
+
+from app.errors import BadRequest
+
+
+def json_object(request: Request) -> dict[str, Any]:
+    """The body as a JSON object, or a 400 that says what is wrong with it."""
+    if not request.body:
+        raise BadRequest("A JSON object body is required", code="invalid_json")
+    try:
+        body = request.json
+    except Exception as exc:
+        raise BadRequest("The body is not valid JSON", code="invalid_json") from exc
+    if not isinstance(body, dict):
+        raise BadRequest("The body must be a JSON object", code="invalid_json")
+    return body

@@ -1,0 +1,61 @@
+"""Liveness, readiness and metrics, outside the versioned API."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, json, text
+from sanic_ext import openapi
+
+from app.db import check_database
+from app.errors import ServiceUnavailable
+from app.redis_client import check_redis
+
+bp = Blueprint("probes")
+
+
+@bp.get("/healthz")
+@openapi.exclude()
+async def healthz(request: Request) -> HTTPResponse:
+    """The process is alive."""
+    return json({"status": "ok"})
+
+
+async def _probe(name: str, check) -> tuple[str, str | None]:  # type: ignore[no-untyped-def]
+    try:
+        await check()
+        return name, None
+    except TimeoutError:
+        return name, "timed out"
+    except Exception as exc:
+        return name, type(exc).__name__
+
+
+@bp.get("/readyz")
+@openapi.exclude()
+async def readyz(request: Request) -> HTTPResponse:
+    """The database and Redis answer; 503 naming each that does not."""
+    results = await asyncio.gather(
+        _probe("database", check_database),
+        _probe("redis", lambda: check_redis(request.app.ctx.redis)),
+    )
+    failed = {name: reason for name, reason in results if reason}
+    if failed:
+        raise ServiceUnavailable(
+            "Not ready: " + ", ".join(f"{name} ({reason})" for name, reason in failed.items()),
+            code="not_ready",
+            details={"failed": sorted(failed), "checks": {n: (r or "ok") for n, r in results}},
+        )
+    return json({"status": "ready", "checks": {name: "ok" for name, _ in results}})
+
+
+@bp.get("/metrics")
+@openapi.exclude()
+async def metrics(request: Request) -> HTTPResponse:
+    """Prometheus metrics of every worker, aggregated through Redis."""
+    try:
+        body = await request.app.ctx.metrics.render(request.app.ctx.redis)
+    except Exception as exc:
+        raise ServiceUnavailable("Metrics are unavailable while Redis is unreachable") from exc
+    return text(body, content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,80 @@
+"""Liveness, readiness (with a Redis that goes away and comes back), metrics and docs."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import TEST_DATABASE_URL
+from tests.helpers import free_port, scratch_redis, service_env, start_service, wait_for_http
+
+
+async def test_healthz_and_readyz(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "redis": "ok"}
+
+
+async def test_openapi_document_is_served(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/docs/openapi.json")).json()
+    assert spec["openapi"].startswith("3.")
+    assert "/api/v1/version" in spec["paths"]
+    assert (await client.get("/docs")).status_code == 200
+
+
+async def test_docs_are_off_when_disabled(start_server) -> None:  # type: ignore[no-untyped-def]
+    running = await start_server(docs_enabled=False)
+    async with httpx.AsyncClient(base_url=running.url) as http:
+        assert (await http.get("/docs/openapi.json")).status_code == 404
+
+
+async def test_metrics_count_requests_per_route(client: httpx.AsyncClient) -> None:
+    for _ in range(3):
+        await client.get("/healthz")
+    await client.get("/no-such-route")
+    body = (await client.get("/metrics")).text
+    assert "# TYPE shengshi_http_requests_total counter" in body
+    assert 'shengshi_http_requests_total{route="/healthz",method="GET",status="200"} 3' in body
+    assert 'status="404"' in body
+    assert 'shengshi_http_request_duration_seconds_count{route="/healthz"} 3' in body
+
+
+def test_readyz_names_redis_and_recovers_without_restart(tmp_path: Path) -> None:
+    """A real server process whose Redis is down, then up, then down and up again."""
+    redis_port, http_port = free_port(), free_port()
+    env = service_env(
+        SHENGSHI_VAR_DIR=str(tmp_path),
+        DATABASE_URL=TEST_DATABASE_URL or f"sqlite://{tmp_path / 'ready.sqlite3'}",
+        REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
+    )
+    proc = start_service(http_port, env)
+    url = f"http://127.0.0.1:{http_port}/readyz"
+    try:
+        down = wait_for_http(url)
+        assert down.status_code == 503
+        error = down.json()["error"]
+        assert error["code"] == "not_ready"
+        assert error["details"]["failed"] == ["redis"]
+        assert "redis" in error["message"]
+        for _ in range(2):
+            with scratch_redis(redis_port):
+                assert _eventually_status(url, 200)
+            assert _eventually_status(url, 503)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=30)[0]
+    assert proc.returncode == 0, output
+    assert "Traceback" not in output
+
+
+def _eventually_status(url: str, status: int, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if httpx.get(url, timeout=10).status_code == status:
+            return True
+        time.sleep(0.2)
+    return False
