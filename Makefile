@@ -21,6 +21,7 @@ migrate: install
 
 run: install
 	$(PY) -m app migrate
+	$(PY) -m app catalog load
 	$(PY) -m app serve --host 127.0.0.1 --port 8000
 
 test: install

@@ -52,10 +52,74 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     from app.factory import create_app
 
+    # Worker processes inherit it: the development fake WeChat platform is reached on this port.
+    os.environ["PORT"] = str(args.port)
     loader = AppLoader(factory=create_app)
     app = loader.load()
     app.prepare(host=args.host, port=args.port, workers=args.workers, single_process=args.workers == 1, motd=False)
     Sanic.serve(primary=app, app_loader=loader)
+    return 0
+
+
+async def _with_database(settings: Settings, work):  # type: ignore[no-untyped-def]
+    """Migrate (quietly, it is idempotent), open the ORM, run ``work()``, close."""
+    from app.db import close_db, init_db, migrate
+
+    await migrate(settings.database_url, progress=False)
+    await init_db(settings.database_url)
+    try:
+        return await work()
+    finally:
+        await close_db()
+
+
+def _progress(done: int, total: int) -> None:
+    interactive = sys.stderr.isatty()
+    if interactive or done == total or done % 50 == 0:
+        end = "\r" if interactive and done < total else "\n"
+        print(f"  writing items {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+
+def cmd_catalog_load(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from app.catalog import SEED_DIR, CatalogError, catalog_files, load_items, validate_sources
+
+    settings = load_settings()
+    path = Path(args.path) if args.path else SEED_DIR
+    try:
+        files = catalog_files(path)
+        print(f"Validating {len(files)} file(s) under {path} …", file=sys.stderr, flush=True)
+        items = validate_sources(files)
+    except CatalogError as exc:
+        print(f"Nothing was loaded: {len(exc.problems)} problem(s) in the catalog data:", file=sys.stderr)
+        for problem in exc.problems[:100]:
+            print(f"  - {problem}", file=sys.stderr)
+        if len(exc.problems) > 100:
+            print(f"  … and {len(exc.problems) - 100} more", file=sys.stderr)
+        print("Fix the data and load again; the database is unchanged.", file=sys.stderr)
+        return 1
+    print(f"  {len(items)} valid item(s)", file=sys.stderr, flush=True)
+    report = asyncio.run(_with_database(settings, lambda: load_items(items, str(path.name), _progress)))
+    print(
+        f"Loaded: {len(report.created)} created, {len(report.updated)} updated, {report.unchanged} unchanged.",
+        flush=True,
+    )
+    return 0
+
+
+def cmd_catalog_export(args: argparse.Namespace) -> int:
+    from app.catalog import dump_csv, dump_json, export_items
+
+    settings = load_settings()
+    items = asyncio.run(_with_database(settings, export_items))
+    text = dump_json(items) if args.format == "json" else dump_csv(items)
+    if args.output and args.output != "-":
+        with open(args.output, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        print(f"Exported {len(items)} item(s) to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
     return 0
 
 
@@ -78,6 +142,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     p.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "1")))
     p.set_defaults(func=cmd_serve)
+
+    catalog = sub.add_parser("catalog", help="the service catalog: load, import, export")
+    catalog_sub = catalog.add_subparsers(dest="catalog_command", required=True, metavar="ACTION")
+    p = catalog_sub.add_parser("load", help="validate, then upsert in one transaction (default: the seed data)")
+    p.add_argument("path", nargs="?", help="a .yaml/.json/.csv file or a folder of them")
+    p.set_defaults(func=cmd_catalog_load)
+    p = catalog_sub.add_parser("import", help="import a file written by 'catalog export' (json or csv)")
+    p.add_argument("path")
+    p.set_defaults(func=cmd_catalog_load)
+    p = catalog_sub.add_parser("export", help="write every item as json or csv")
+    p.add_argument("--format", choices=("json", "csv"), default="json")
+    p.add_argument("--output", "-o", help="file to write (default: standard output)")
+    p.set_defaults(func=cmd_catalog_export)
 
     for register in EXTRA_COMMANDS:
         register(sub)

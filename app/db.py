@@ -76,10 +76,14 @@ async def migrate(database_url: str, progress: bool = True) -> list[str]:
         if progress:
             print(f"  applied {app_label}.{name}", flush=True)
 
-    try:
-        await run_migrations(config=tortoise_config(database_url), progress=on_progress)
-    finally:
-        await connections.close_all()
+    async def run() -> None:
+        try:
+            await run_migrations(config=tortoise_config(database_url), progress=on_progress)
+        finally:
+            await Tortoise.close_connections()
+
+    # A task of its own: the ORM context the migration sets up must not leak into the caller's.
+    await asyncio.get_running_loop().create_task(run())
     return applied
 
 

@@ -45,6 +45,7 @@ from sanic.exceptions import (
 )
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse, json
+from tortoise.exceptions import ValidationError as OrmValidationError
 
 log = logging.getLogger("shengshi.errors")
 
@@ -184,6 +185,9 @@ class JSONErrorHandler(ErrorHandler):
                 if allowed:
                     headers["Allow"] = ", ".join(sorted(allowed))
             details = {}
+        elif isinstance(exception, OrmValidationError):
+            # A value the model refuses (too long, out of range) reached the ORM: the client's input.
+            status, code, message, details = 400, "invalid_input", "A value is too long or out of range", {}
         else:
             status, code, message, details = 500, "internal_error", "Internal server error", {}
         if isinstance(exception, ShengshiError):

@@ -15,6 +15,7 @@ from app.db import setup_database
 from app.errors import JSONErrorHandler
 from app.observability import configure_logging, setup_observability
 from app.redis_client import setup_redis
+from app.services import setup_services
 from app.settings import Settings
 
 
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None, *, name: str = "shengshi", redi
     setup_database(app)
     setup_redis(app)
     setup_observability(app, lambda: app.ctx.redis)
+    setup_services(app)
     setup_routes(app)
     return app
 
@@ -63,3 +65,8 @@ def setup_routes(app: Sanic) -> None:
 
     app.blueprint(probes.bp)
     app.blueprint(api)
+    if app.ctx.settings.mount_fake_wechat:
+        # Development only: WeChat's servers, faked, reached over HTTP like the real ones.
+        from miniprogram_stub.fake_wechat import create_blueprint
+
+        app.blueprint(create_blueprint())

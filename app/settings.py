@@ -25,6 +25,7 @@ DEV_MP_TOKEN = "shengshi-dev-token"  # noqa: S105 (development only; production 
 DEV_MP_AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 DEV_MP_APPID = "wxdevmp0000000000"
 DEV_WXA_APPID = "wxdevmini00000000"
+DEV_IDENTITY_KEY = "shengshi-dev-identity-key"
 DEV_WXA_SECRET = "shengshi-dev-wxa-secret"  # noqa: S105 (development only, answered by the fake platform)
 
 
@@ -79,6 +80,8 @@ class Settings:
     wechat_appid: str = DEV_WXA_APPID
     wechat_secret: str = DEV_WXA_SECRET
     mount_fake_wechat: bool = False
+    identity_api_url: str | None = None
+    identity_api_key: str | None = None
 
     @property
     def is_production(self) -> bool:
@@ -106,6 +109,8 @@ class Settings:
         wechat_api_base = env.get("WECHAT_API_BASE", "").strip()
         wechat_appid = env.get("WECHAT_APPID", "").strip()
         wechat_secret = env.get("WECHAT_SECRET", "").strip()
+        identity_api_url = env.get("IDENTITY_API_URL", "").strip() or None
+        identity_api_key = env.get("IDENTITY_API_KEY", "").strip() or None
 
         if production:
             if not database_url:
@@ -119,12 +124,13 @@ class Settings:
                     problems.append(f"{name} is missing")
                 elif len(value) < MIN_SECRET_LENGTH:
                     problems.append(f"{name} is too short (at least {MIN_SECRET_LENGTH} characters)")
-            for name, value in (
+            required: tuple[tuple[str, str | None], ...] = (
                 ("WECHAT_APPID", wechat_appid),
                 ("WECHAT_SECRET", wechat_secret),
-            ):
-                if not value:
-                    problems.append(f"{name} is missing")
+                ("IDENTITY_API_URL", identity_api_url),
+                ("IDENTITY_API_KEY", identity_api_key),
+            )
+            problems.extend(f"{name} is missing" for name, value in required if not value)
         else:
             database_url = database_url or DEFAULT_DATABASE_URL
             if not jwt_secret or not pii_key:
@@ -162,6 +168,8 @@ class Settings:
             wechat_appid=wechat_appid,
             wechat_secret=wechat_secret,
             mount_fake_wechat=not production and not wechat_api_base,
+            identity_api_url=identity_api_url,
+            identity_api_key=identity_api_key,
         )
         if settings.request_max_size <= 0 or settings.request_max_size > 50_000_000:
             problems.append("REQUEST_MAX_SIZE must be between 1 and 50000000 bytes")

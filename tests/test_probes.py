@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import time
 from pathlib import Path
 
@@ -51,8 +50,8 @@ def test_readyz_names_redis_and_recovers_without_restart(tmp_path: Path) -> None
         DATABASE_URL=TEST_DATABASE_URL or f"sqlite://{tmp_path / 'ready.sqlite3'}",
         REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
     )
-    proc = start_service(http_port, env)
-    url = f"http://127.0.0.1:{http_port}/readyz"
+    service = start_service(http_port, env, tmp_path / "server.log")
+    url = f"{service.url}/readyz"
     try:
         down = wait_for_http(url)
         assert down.status_code == 503
@@ -65,10 +64,9 @@ def test_readyz_names_redis_and_recovers_without_restart(tmp_path: Path) -> None
                 assert _eventually_status(url, 200)
             assert _eventually_status(url, 503)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        output = proc.communicate(timeout=30)[0]
-    assert proc.returncode == 0, output
-    assert "Traceback" not in output
+        code = service.stop()
+    assert code == 0, service.output[-4000:]
+    assert "Traceback" not in service.output
 
 
 def _eventually_status(url: str, status: int, timeout: float = 15.0) -> bool:

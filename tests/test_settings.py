@@ -38,7 +38,16 @@ def test_production_names_every_missing_variable() -> None:
     with pytest.raises(SettingsError) as caught:
         Settings.from_env({"SHENGSHI_ENV": "production"})
     text = str(caught.value)
-    for name in ("DATABASE_URL", "REDIS_URL", "JWT_SECRET", "PII_KEY", "WECHAT_APPID", "WECHAT_SECRET"):
+    for name in (
+        "DATABASE_URL",
+        "REDIS_URL",
+        "JWT_SECRET",
+        "PII_KEY",
+        "WECHAT_APPID",
+        "WECHAT_SECRET",
+        "IDENTITY_API_URL",
+        "IDENTITY_API_KEY",
+    ):
         assert name in text
 
 
@@ -67,6 +76,8 @@ def production_env() -> dict[str, str]:
         "PII_KEY": STRONG,
         "WECHAT_APPID": "wx1234567890",
         "WECHAT_SECRET": STRONG,
+        "IDENTITY_API_URL": "https://identity.internal/v1/check",
+        "IDENTITY_API_KEY": STRONG,
     }
 
 

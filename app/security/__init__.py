@@ -1,0 +1,1 @@
+"""Identity and secrets: ID-number rules, encryption of personal information, tokens."""
