@@ -112,9 +112,18 @@ class WeChatGateway:
     def _client(self, token: str | None) -> _Client:
         return _Client(self.base_url, self.appid, self._secret, token, self.timeout)
 
-    async def _in_thread(self, fn: Callable[[], T]) -> T:
+    async def _in_thread(self, fn: Callable[[_Client], T], token: str | None = None) -> T:
+        """Run ``fn`` with a fresh client in a worker thread; its connections close when it is done."""
+
+        def run() -> T:
+            client = self._client(token)
+            try:
+                return fn(client)
+            finally:
+                client._http.close()
+
         try:
-            return await asyncio.to_thread(fn)
+            return await asyncio.to_thread(run)
         except Exception as exc:
             raise _translate(exc) from None
 
@@ -145,7 +154,7 @@ class WeChatGateway:
             token = await self._cached_token()
             if token and token != stale:
                 return token
-            result = await self._in_thread(lambda: self._client(None).fetch_access_token())
+            result = await self._in_thread(lambda c: c.fetch_access_token())
             token = str(result["access_token"])
             expires_in = int(result.get("expires_in", 7200))
             entry = json.dumps({"token": token, "expires_at": time.time() + expires_in})
@@ -157,18 +166,18 @@ class WeChatGateway:
         """Run ``fn(client)`` off the loop with a valid token; on a refused token refresh once and retry."""
         token = await self.access_token()
         try:
-            return await self._in_thread(lambda: fn(self._client(token)))
+            return await self._in_thread(fn, token)
         except WeChatError as exc:
             if exc.errcode not in TOKEN_ERRCODES:
                 raise
         token = await self.access_token(stale=token)
-        return await self._in_thread(lambda: fn(self._client(token)))
+        return await self._in_thread(fn, token)
 
     # -- mini-program -------------------------------------------------------
 
     async def code_to_session(self, code: str) -> dict[str, Any]:
         """``auth.code2Session``: openid, unionid (when bound) and session_key for a ``wx.login`` code."""
-        return await self._in_thread(lambda: self._client(None).wxa.code_to_session(code))
+        return await self._in_thread(lambda c: c.wxa.code_to_session(code))
 
     async def phone_number(self, code: str) -> dict[str, Any]:
         """The phone number behind a ``getPhoneNumber`` code (the server-side flow; nothing to decrypt)."""

@@ -80,6 +80,7 @@ class Service:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
+        self._signalled = False
         self._log = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "app", "serve", "--port", str(port), *args],
@@ -87,12 +88,18 @@ class Service:
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            # Its own process group: signals the server's process manager sends stay among its workers.
+            start_new_session=True,
         )
 
+    def send(self, sig: int = signal.SIGTERM) -> None:
+        self._signalled = True
+        self.proc.send_signal(sig)
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
-        """Signal the server, wait for it, and answer its exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
+        """Signal the server (once: a second SIGTERM tells Sanic to kill), wait, and answer its exit code."""
+        if self.proc.poll() is None and not self._signalled:
+            self.send(sig)
         code = self.proc.wait(timeout)
         self._log.close()
         return code

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
@@ -76,3 +77,43 @@ def _eventually_status(url: str, status: int, timeout: float = 15.0) -> bool:
             return True
         time.sleep(0.2)
     return False
+
+
+def test_sigterm_finishes_in_flight_requests(tmp_path: Path) -> None:
+    """A request still being answered when SIGTERM arrives completes; then the server exits cleanly."""
+    import threading
+
+    port = free_port()
+    env = service_env(
+        SHENGSHI_VAR_DIR=str(tmp_path),
+        DATABASE_URL=TEST_DATABASE_URL or f"sqlite://{tmp_path / 'graceful.sqlite3'}",
+    )
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    migrated = subprocess.run(
+        [sys.executable, "-m", "app", "migrate"], cwd=ROOT, env=env, capture_output=True, timeout=120
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    service = start_service(port, env, tmp_path / "server.log")
+    try:
+        wait_for_http(f"{service.url}/healthz")
+        # The development fake WeChat platform answers code2session only after 2 seconds.
+        httpx.post(f"{service.url}/__fakewx/_faults", json={"endpoint": "sns/jscode2session", "delay_s": 2})
+        result: dict[str, httpx.Response] = {}
+        slow = threading.Thread(
+            target=lambda: result.update(
+                login=httpx.post(f"{service.url}/api/v1/auth/wx-login", json={"code": "slow.1"}, timeout=30)
+            )
+        )
+        slow.start()
+        time.sleep(0.7)
+        service.send(signal.SIGTERM)
+        slow.join(30)
+    finally:
+        code = service.stop()
+    assert result["login"].status_code == 200, result["login"].text
+    assert "access_token" in result["login"].json()
+    assert code == 0, service.output[-4000:]
