@@ -123,6 +123,107 @@ def cmd_catalog_export(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _assistant_ready(settings: Settings):  # type: ignore[no-untyped-def]
+    """Migrate, load the seed catalog when the database has none, and build the assistant."""
+    from app.assistant import build_from_database
+    from app.catalog import SEED_DIR, catalog_files, load_items, validate_sources
+    from models import ServiceItem
+
+    async def work():  # type: ignore[no-untyped-def]
+        if not await ServiceItem.exists():
+            print("The catalog is empty: loading the seed catalog first …", file=sys.stderr, flush=True)
+            await load_items(validate_sources(catalog_files(SEED_DIR)), SEED_DIR.name)
+        return await build_from_database()
+
+    return await _with_database(settings, work)
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    import json
+    import uuid
+
+    from app.assistant import MAX_TEXT_LENGTH
+
+    settings = load_settings()
+    assistant = asyncio.run(_assistant_ready(settings))
+
+    def answer(text: str) -> dict:  # type: ignore[type-arg]
+        text = text.rstrip("\n")
+        if not text.strip():
+            return {"error": {"code": "empty_text", "message": "text is empty"}}
+        if len(text) > MAX_TEXT_LENGTH:
+            return {"error": {"code": "text_too_long", "message": f"text is longer than {MAX_TEXT_LENGTH} characters"}}
+        reply, _ = assistant.respond(text)
+        return {"session_id": uuid.uuid4().hex, **reply.to_dict()}
+
+    if args.batch:
+        source = sys.stdin if args.batch == "-" else open(args.batch, encoding="utf-8")  # noqa: SIM115
+        with source:
+            for line in source:
+                print(json.dumps(answer(line), ensure_ascii=False), flush=True)
+        return 0
+    if not args.text:
+        print('Give a question, e.g. python -m app ask "孩子刚出生户口怎么上" --json, or --batch FILE', file=sys.stderr)
+        return 2
+    body = answer(args.text)
+    if args.json:
+        print(json.dumps(body, ensure_ascii=False))
+    elif "error" in body:
+        print(body["error"]["message"], file=sys.stderr)
+        return 1
+    else:
+        print(body["reply"])
+        for item in body["items"][:3]:
+            print(f"  {item['score']:.2f}  {item['code']}  {item['name']}")
+        if body["quick_replies"]:
+            print("  [" + "] [".join(body["quick_replies"]) + "]")
+    return 0 if "error" not in body else 1
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from intents.evaluate import evaluate, format_report, read_rows
+
+    settings = load_settings()
+    path = Path(args.file)
+    if not path.exists():
+        print(f"No such file: {path}. Pass a JSONL file of {{text, expected, kind}} rows.", file=sys.stderr)
+        return 2
+    rows = read_rows(path)
+    assistant = asyncio.run(_assistant_ready(settings))
+    report = evaluate(assistant, rows)
+    print(f"Assistant on {path} ({len(rows)} utterances)")
+    print(format_report(report))
+    if args.baselines:
+        try:
+            from bench.baselines import RankBM25Baseline, TfidfBaseline
+            from bench.baselines import evaluate as evaluate_baseline
+        except ImportError as exc:
+            print(f"\nBaselines need the dev dependencies (make install): {exc}", file=sys.stderr)
+            return 1
+        intents = assistant.index.intents
+        ours = report.figures
+        print("\nSame training phrases, same run (top-1 / top-3 on in-scope utterances, ranking only):")
+
+        def rank_ours(text: str, limit: int = 5) -> list[tuple[str, float]]:
+            return [(c.intent.id, c.score) for c in assistant.index.search(text, limit).candidates]
+
+        ranked = evaluate_baseline(rank_ours, rows)
+        print(f"  {'ours (index ranking)':<34}{ranked['top1']:7.1%}{ranked['top3']:8.1%}")
+        print(f"  {'ours (with dialog decisions)':<34}{ours['top1']:7.1%}{ours['top3']:8.1%}")
+        for name, baseline in (
+            ("TF-IDF char n-grams + linear", TfidfBaseline(intents)),
+            ("rank_bm25 over jieba tokens", RankBM25Baseline(intents, assistant.index.analyzer)),
+        ):
+            figures = evaluate_baseline(baseline.rank, rows)
+            print(f"  {name:<34}{figures['top1']:7.1%}{figures['top3']:8.1%}")
+    if args.misses:
+        for miss in report.misses:
+            print(f"  miss [{miss['action']}] {miss['text']} → expected {miss['expected']}, got {miss['got']}")
+    return 0
+
+
 def _describe_db(url: str) -> str:
     # Never print credentials.
     scheme, _, rest = url.partition("://")
@@ -155,6 +256,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("json", "csv"), default="json")
     p.add_argument("--output", "-o", help="file to write (default: standard output)")
     p.set_defaults(func=cmd_catalog_export)
+
+    p = sub.add_parser("ask", help="ask the assistant without a server (same JSON as POST /api/v1/chat)")
+    p.add_argument("text", nargs="?")
+    p.add_argument("--json", action="store_true", help="print the chat JSON")
+    p.add_argument("--batch", metavar="FILE", help="one utterance a line in, one JSON object a line out ('-' = stdin)")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("eval", help="measure the assistant on a labelled set")
+    p.add_argument("--file", default="tests/data/assistant_dev.jsonl")
+    p.add_argument("--baselines", action="store_true", help="also TF-IDF + linear and rank_bm25, same phrases")
+    p.add_argument("--misses", action="store_true", help="list every miss")
+    p.set_defaults(func=cmd_eval)
 
     for register in EXTRA_COMMANDS:
         register(sub)

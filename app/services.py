@@ -6,6 +6,7 @@ import os
 
 from sanic import Sanic
 
+from app.assistant import ChatService, build_from_database, listen_for_reloads
 from app.auth import AuthService
 from app.identity import IdentityProvider
 from app.security.pii import PiiCipher
@@ -44,3 +45,9 @@ def setup_services(app: Sanic) -> None:
         app.ctx.pii = pii
         app.ctx.wechat = wechat
         app.ctx.auth = AuthService(app.ctx.redis, tokens, pii, wechat, identity)
+        app.ctx.chat = ChatService(app.ctx.redis, await build_from_database(strict=False))
+
+    async def reload_listener() -> None:
+        await listen_for_reloads(app.ctx.chat, app.ctx.redis)
+
+    app.ctx.background.register("assistant-reload", reload_listener)

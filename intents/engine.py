@@ -1,0 +1,261 @@
+"""The intent index: BM25-style scoring over words, character bigrams and pinyin bigrams.
+
+An :class:`IntentIndex` is built once from intents (every catalog item is one,
+with its name, aliases, keywords, training phrases and materials) and is
+immutable afterwards: a new release builds a new index and swaps it in whole.
+
+Scoring. Each intent is one document whose fields carry weights
+(name > aliases and training phrases > keywords > materials). A text yields
+three kinds of features: jieba words (with a user dictionary of government
+vocabulary), character bigrams (robust to segmentation) and pinyin syllable
+bigrams (homophone typos and Latin-letter input). Per feature and intent the
+BM25 contribution is precomputed at build time, so a match is a sum over
+postings. Synonyms expand query words before lookup.
+
+Confidence. ``coverage`` is the share of the query's IDF-weighted features
+found in the best intent (unknown words count as rare ones), so a question
+about the weather scores low however its few words happen to match; ``margin``
+compares the best two intents.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import jieba
+
+from intents.pinyin import hanzi_syllables, split_latin
+from intents.text import normalise
+
+FIELD_WEIGHTS = {"name": 3.0, "alias": 2.0, "phrase": 2.0, "keyword": 1.5, "material": 0.3}
+KIND_WEIGHTS = {"w": 1.0, "c": 0.6, "p": 0.35}
+BM25_K1 = 1.2
+BM25_B = 0.6
+
+# Words that carry no meaning about which service is wanted.
+_STOPWORD_TEXT = """
+我 你 他 她 我们 的 了 吗 呢 吧 啊 呀 么 嘛 哦 和 与 及 或 是 在 有 要 想
+需要 应该 可以 能 能不能 可不可以 怎么 怎么样 怎样 如何 什么 哪里 哪儿 哪 哪个 去哪
+在哪 哪些 多少 几 请问 请 一下 一个 个 这个 那个 办 办理 弄 搞 做 申请 咨询 问
+问下 问问 下 上 去 来 到 给 帮 帮我 麻烦 还 就 都 也 又 再 才 得 地 着 吗 么
+呢 啦 喔 嗯 是不是 有没有 要不要 需不需要 现在 时候 什么时候 手续 流程 材料 东西 事
+事情 情况 谁 自己 别人 一台 一张 一次 一点 一些 这样 那样 然后 但是 但 因为 所以
+如果 的话 才能 已经 还是 或者 今天 明天 昨天 今年 明年 去年 几点 几号 多久 怎么弄
+怎么办 好 很 太 最 比较 知道 告诉 看看 说 讲
+"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+
+@dataclass(frozen=True)
+class Intent:
+    """One thing a person can want: usually one catalog item."""
+
+    id: str
+    name: str
+    aliases: tuple[str, ...] = ()
+    phrases: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    materials: tuple[str, ...] = ()
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any], extra_phrases: Iterable[str] = ()) -> Intent:
+        return cls(
+            id=str(item["code"]),
+            name=str(item["name"]),
+            aliases=tuple(item.get("aliases") or ()),
+            phrases=tuple(item.get("training_phrases") or ()) + tuple(extra_phrases),
+            keywords=tuple(item.get("keywords") or ()),
+            materials=tuple(m["name"] if isinstance(m, Mapping) else str(m) for m in item.get("materials") or ()),
+            payload=dict(item),
+        )
+
+
+@dataclass(frozen=True)
+class Candidate:
+    intent: Intent
+    score: float
+    coverage: float
+    matched: tuple[str, ...]
+    # Share of the question found in the intent's name, aliases and keywords alone: colloquial
+    # training phrases share everyday words ("明天", "买") with anything, official terms do not.
+    core_coverage: float = 0.0
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """Ranked candidates (best first) with the measures the dialog decides on."""
+
+    text: str
+    normalised: str
+    candidates: tuple[Candidate, ...]
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.candidates[0] if self.candidates else None
+
+    @property
+    def margin(self) -> float:
+        """1.0 when the best stands alone, near 0 when the second is as good."""
+        if len(self.candidates) < 2 or self.candidates[0].score <= 0:
+            return 1.0
+        return 1.0 - self.candidates[1].score / self.candidates[0].score
+
+
+class Analyzer:
+    """Text → weighted features. Holds a jieba tokenizer with the government vocabulary."""
+
+    def __init__(self, vocabulary: Iterable[str] = (), synonyms: Mapping[str, Sequence[str]] | None = None):
+        self.tokenizer = jieba.Tokenizer()
+        self.tokenizer.initialize()
+        for word in vocabulary:
+            word = normalise(word).replace(" ", "")
+            if 2 <= len(word) <= 12:
+                self.tokenizer.add_word(word, freq=2000)
+        self.synonyms = {
+            normalise(k).replace(" ", ""): [normalise(v) for v in vs] for k, vs in (synonyms or {}).items()
+        }
+        for key in self.synonyms:
+            if len(key) >= 2:
+                self.tokenizer.add_word(key, freq=2000)
+
+    def words(self, normalised: str) -> list[str]:
+        out = []
+        for chunk in normalised.split():
+            for token in self.tokenizer.lcut(chunk, HMM=False):
+                token = token.strip()
+                if token and token not in STOPWORDS:
+                    out.append(token)
+        return out
+
+    def features(self, text: str, *, expand: bool = False) -> dict[str, float]:
+        """Feature → count (floats: expanded synonyms count half)."""
+        normalised = normalise(text)
+        counts: dict[str, float] = defaultdict(float)
+        words = self.words(normalised)
+        if expand:
+            for word in list(words):
+                for synonym in self.synonyms.get(word, ()):
+                    for extra in self.words(synonym):
+                        counts["w:" + extra] += 0.5
+        syllables: list[str] = []
+        for word in words:
+            counts["w:" + word] += 1.0
+            if word.isascii() and word.isalpha():
+                pieces = split_latin(word)
+                syllables.extend(pieces)
+            else:
+                syllables.extend(hanzi_syllables(word))
+        for chunk in normalised.split():
+            cjk = "".join(ch for ch in chunk if ch >= "\u3400")
+            for i in range(len(cjk) - 1):
+                pair = cjk[i : i + 2]
+                if pair[0] not in _BIGRAM_SKIP or pair[1] not in _BIGRAM_SKIP:
+                    counts["c:" + pair] += 1.0
+        for i in range(len(syllables) - 1):
+            counts["p:" + syllables[i] + syllables[i + 1]] += 1.0
+        return dict(counts)
+
+
+# Bigrams made only of these characters are noise ("怎么", "我的").
+_BIGRAM_SKIP = frozenset("我你他的了吗呢吧啊怎么样如何什哪里儿要想请问一下个这那在是有去办理能可以")
+
+
+class IntentIndex:
+    """Immutable inverted index over intents."""
+
+    def __init__(self, intents: Sequence[Intent], analyzer: Analyzer):
+        self.intents = tuple(intents)
+        self.analyzer = analyzer
+        self.by_id = {intent.id: intent for intent in self.intents}
+        doc_features: list[dict[str, float]] = []
+        core: list[frozenset[str]] = []
+        for intent in self.intents:
+            weighted: dict[str, float] = defaultdict(float)
+            core_features: set[str] = set()
+            for field_name, texts in (
+                ("name", (intent.name,)),
+                ("alias", intent.aliases),
+                ("phrase", intent.phrases),
+                ("keyword", intent.keywords),
+                ("material", intent.materials),
+            ):
+                for text in texts:
+                    for feature, count in analyzer.features(text).items():
+                        weighted[feature] += FIELD_WEIGHTS[field_name] * count
+                        if field_name in ("name", "alias", "keyword"):
+                            core_features.add(feature)
+            doc_features.append(dict(weighted))
+            core.append(frozenset(core_features))
+        self.core = tuple(core)
+        n_docs = max(len(self.intents), 1)
+        lengths = [sum(f.values()) for f in doc_features]
+        average = (sum(lengths) / n_docs) or 1.0
+        document_frequency: dict[str, int] = defaultdict(int)
+        for features in doc_features:
+            for feature in features:
+                document_frequency[feature] += 1
+        self.idf = {f: math.log(1 + (n_docs - df + 0.5) / (df + 0.5)) for f, df in document_frequency.items()}
+        self.max_idf = math.log(1 + (n_docs + 0.5) / 0.5)
+        postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        for doc_id, features in enumerate(doc_features):
+            norm = BM25_K1 * (1 - BM25_B + BM25_B * lengths[doc_id] / average)
+            for feature, tf in features.items():
+                postings[feature].append((doc_id, self.idf[feature] * tf * (BM25_K1 + 1) / (tf + norm)))
+        self.postings = {f: tuple(p) for f, p in postings.items()}
+
+    def search(self, text: str, limit: int = 5, restrict: frozenset[str] | None = None) -> MatchResult:
+        """Rank intents for ``text``; ``restrict`` limits the answer to some intent ids."""
+        normalised = normalise(text)
+        query = self.analyzer.features(text, expand=True)
+        scores: dict[int, float] = defaultdict(float)
+        matched: dict[int, list[str]] = defaultdict(list)
+        total_weight = 0.0
+        weights: dict[str, float] = {}
+        for feature, count in query.items():
+            kind_weight = KIND_WEIGHTS[feature[0]]
+            weight = kind_weight * min(count, 2.0)
+            weights[feature] = weight
+            total_weight += weight * self.idf.get(feature, self.max_idf)
+            for doc_id, contribution in self.postings.get(feature, ()):
+                scores[doc_id] += weight * contribution
+                matched[doc_id].append(feature)
+        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+        candidates = []
+        for doc_id, score in ranked:
+            intent = self.intents[doc_id]
+            if restrict is not None and intent.id not in restrict:
+                continue
+            found = matched[doc_id]
+            coverage = sum(weights[f] * self.idf[f] for f in found) / total_weight if total_weight else 0.0
+            core = self.core[doc_id]
+            core_coverage = (
+                sum(weights[f] * self.idf[f] for f in found if f in core) / total_weight if total_weight else 0.0
+            )
+            words = tuple(f[2:] for f in found if f.startswith("w:"))
+            candidates.append(Candidate(intent, score, coverage, words, core_coverage))
+            if len(candidates) >= limit:
+                break
+        return MatchResult(text, normalised, tuple(candidates))
+
+
+_SPLIT = re.compile(r"[\s,，、/]+")
+
+
+def vocabulary_of(items: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Words jieba should keep whole: item names' parts, aliases, keywords, material names."""
+    words: set[str] = set()
+    for item in items:
+        for text in [*(item.get("aliases") or ()), *(item.get("keywords") or ())]:
+            words.update(p for p in _SPLIT.split(str(text)) if p)
+        for material in item.get("materials") or ():
+            name = material["name"] if isinstance(material, Mapping) else str(material)
+            words.add(name)
+        name = re.sub(r"（.*?）|\(.*?\)", "", str(item.get("name", "")))
+        words.add(name)
+    return words
