@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from intents.engine import Candidate, IntentIndex, MatchResult
-from intents.text import normalise
+from intents.text import has_cjk, normalise
 
 HOTLINE = "12345"
 
@@ -31,14 +31,17 @@ HOTLINE = "12345"
 class Thresholds:
     """Decision thresholds on coverage (share of the question matched) and margin (lead over the second)."""
 
-    fallback_coverage: float = 0.08
-    fallback_score: float = 4.0
-    # Below this share matched in official terms, a weakly matched question is declined.
-    fallback_core: float = 0.02
+    fallback_coverage: float = 0.05
+    # An absolute BM25 score: it grows with the catalog's IDF, so re-measure it when the catalog grows a lot.
+    fallback_score: float = 14.0
+    # Below this share matched in official terms, a weakly matched question is declined (0: off).
+    fallback_core: float = 0.0
     weak_coverage: float = 0.35
     clarify_coverage: float = 0.22
     clarify_margin: float = 0.08
-    family_margin: float = 0.25
+    family_margin: float = 0.15
+    # Latin-letter (pinyin) questions yield fewer kinds of features, so less total evidence.
+    latin_score_factor: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,8 @@ _IDENTITY = re.compile(
     r"^(你是谁|你叫什么|你是什么|你是机器人吗|你能做什么|你会什么|你有什么功能|你可以做什么|能做什么)$"
 )
 _THANKS = re.compile(r"(谢谢|感谢|多谢|thank|thx|辛苦了|好的明白|明白了|知道了)")
-_HUMAN = re.compile(r"(人工|真人|转人工|客服|工作人员|找个人|接线员)")
+# Not a bare "人工": in Cantonese it means wages (拖欠人工), and "残疾人工资" contains it too.
+_HUMAN = re.compile(r"(转人工|人工服务|人工客服|找人工|要人工|真人|客服|工作人员|接线员)")
 _PROGRESS = re.compile(
     r"(办件进度|申请进度|进度查询|查进度|我的申请|我的办件|到哪一步|办到哪|审批到|审核到哪|办好了没|办完了没|办得怎么样|受理了没|批下来了没)"
 )
@@ -157,7 +161,8 @@ class Assistant:
             chosen = self._pick_option(pending, normalised)
             if chosen is not None:
                 return self._answer(self.index.search(text, restrict=frozenset({chosen.code})), chosen.code)
-        if not normalised:
+        if not normalised or normalised.replace(" ", "").isdigit():
+            # Nothing but digits (a phone number, a code) names no service.
             return self._fallback(None)
         builtin = self._builtin(normalised)
         if builtin is not None:
@@ -165,14 +170,18 @@ class Assistant:
         result = self.index.search(text)
         best = result.best
         t = self.thresholds
+        min_score = t.fallback_score * (t.latin_score_factor if not has_cjk(normalised) else 1.0)
         if (
             best is None
             or best.coverage < t.fallback_coverage
-            or best.score < t.fallback_score
+            or best.score < min_score
             or (best.core_coverage < t.fallback_core and best.coverage < t.weak_coverage)
         ):
             return self._fallback(result)
-        family = self._family_question(result, normalised)
+        family, option = self._family_choice(result, normalised)
+        if option is not None:
+            # The family's members lead and the message itself says which one ("续" → 再次签注).
+            return self._answer(result, option.code)
         if family is not None:
             state["pending_family"] = family.id
             return Reply(
@@ -227,18 +236,17 @@ class Assistant:
             return Reply("smalltalk", "不客气，还有其他需要随时问我。")
         return None
 
-    def _family_question(self, result: MatchResult, normalised: str) -> Family | None:
-        """A family asks first when its members lead and the message does not say which one."""
+    def _family_choice(self, result: MatchResult, normalised: str) -> tuple[Family | None, FamilyOption | None]:
+        """When a family's members lead closely: the option the message names, or the family to ask about."""
         top = result.candidates[:3]
         family = self.family_of.get(top[0].intent.id)
         if family is None or len(top) < 2:
-            return None
+            return None, None
         siblings = [c for c in top[1:] if self.family_of.get(c.intent.id) is family]
         if not siblings or siblings[0].score < top[0].score * (1 - self.thresholds.family_margin):
-            return None
-        if self._pick_option(family, normalised) is not None:
-            return None
-        return family
+            return None, None
+        option = self._pick_option(family, normalised)
+        return (None, option) if option is not None else (family, None)
 
     @staticmethod
     def _pick_option(family: Family, normalised: str) -> FamilyOption | None:

@@ -32,9 +32,9 @@ import jieba
 from intents.pinyin import hanzi_syllables, split_latin
 from intents.text import normalise
 
-FIELD_WEIGHTS = {"name": 3.0, "alias": 2.0, "phrase": 2.0, "keyword": 1.5, "material": 0.3}
-KIND_WEIGHTS = {"w": 1.0, "c": 0.6, "p": 0.35}
-BM25_K1 = 1.2
+FIELD_WEIGHTS = {"name": 3.0, "alias": 2.0, "phrase": 1.0, "keyword": 1.5, "material": 0.3}
+KIND_WEIGHTS = {"w": 1.0, "c": 0.6, "p": 0.7}
+BM25_K1 = 2.0
 BM25_B = 0.6
 
 # Words that carry no meaning about which service is wanted.
@@ -145,11 +145,15 @@ class Analyzer:
                         counts["w:" + extra] += 0.5
         syllables: list[str] = []
         for word in words:
-            counts["w:" + word] += 1.0
             if word.isascii() and word.isalpha():
                 pieces = split_latin(word)
-                syllables.extend(pieces)
-            else:
+                if pieces:
+                    # Pinyin typed in Latin letters: only its syllables can match, and question words go.
+                    if "".join(pieces) not in _PINYIN_STOPWORDS:
+                        syllables.extend(pieces)
+                    continue
+            counts["w:" + word] += 1.0
+            if not word.isascii():
                 syllables.extend(hanzi_syllables(word))
         for chunk in normalised.split():
             cjk = "".join(ch for ch in chunk if ch >= "\u3400")
@@ -161,6 +165,8 @@ class Analyzer:
             counts["p:" + syllables[i] + syllables[i + 1]] += 1.0
         return dict(counts)
 
+
+_PINYIN_STOPWORDS = frozenset("".join(hanzi_syllables(w)) for w in STOPWORDS)
 
 # Bigrams made only of these characters are noise ("怎么", "我的").
 _BIGRAM_SKIP = frozenset("我你他的了吗呢吧啊怎么样如何什哪里儿要想请问一下个这那在是有去办理能可以")

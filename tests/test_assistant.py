@@ -122,11 +122,11 @@ def test_elder_mode_is_shorter() -> None:
     assert len(elder.reply) < len(normal.reply) and len(elder.quick_replies) <= 2
 
 
-# The development set. The targets (top-1 >= 92%, top-3 >= 98%, out-of-scope declined >= 95%,
-# in-scope declined <= 2%) are not met yet; docs/assistant.md records the measured figures. These floors
-# stop a regression below what is measured today and are raised as the engine improves.
-FLOORS = {"top1": 0.78, "top3": 0.86, "out_of_scope_declined": 0.80}
-CEILINGS = {"in_scope_declined": 0.10}
+# The development set. The targets (top-1 >= 92%, top-3 >= 98%, out-of-scope declined >= 95%,
+# in-scope declined <= 2%) are not all met yet; docs/assistant.md records the measured figures. These
+# floors stop a regression below what is measured today and are raised as the engine improves.
+FLOORS = {"top1": 0.86, "top3": 0.95, "out_of_scope_declined": 0.90}
+CEILINGS = {"in_scope_declined": 0.02}
 
 
 def test_development_set_is_large_and_labelled() -> None:
