@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jieba
+import numpy as np
 
 from intents.pinyin import hanzi_syllables, split_latin
 from intents.text import normalise
@@ -213,40 +214,54 @@ class IntentIndex:
             norm = BM25_K1 * (1 - BM25_B + BM25_B * lengths[doc_id] / average)
             for feature, tf in features.items():
                 postings[feature].append((doc_id, self.idf[feature] * tf * (BM25_K1 + 1) / (tf + norm)))
-        self.postings = {f: tuple(p) for f, p in postings.items()}
+        # Postings as arrays: a query adds them up with one bincount instead of a Python loop per posting.
+        self.postings = {
+            f: (np.fromiter((d for d, _ in p), np.int32, len(p)), np.fromiter((c for _, c in p), np.float64, len(p)))
+            for f, p in postings.items()
+        }
+        self.doc_features = tuple(frozenset(f) for f in doc_features)
 
     def search(self, text: str, limit: int = 5, restrict: frozenset[str] | None = None) -> MatchResult:
         """Rank intents for ``text``; ``restrict`` limits the answer to some intent ids."""
         normalised = normalise(text)
         query = self.analyzer.features(text, expand=True)
-        scores: dict[int, float] = defaultdict(float)
-        matched: dict[int, list[str]] = defaultdict(list)
-        total_weight = 0.0
         weights: dict[str, float] = {}
+        total_weight = 0.0
+        id_parts: list[np.ndarray] = []
+        score_parts: list[np.ndarray] = []
         for feature, count in query.items():
-            kind_weight = KIND_WEIGHTS[feature[0]]
-            weight = kind_weight * min(count, 2.0)
+            weight = KIND_WEIGHTS[feature[0]] * min(count, 2.0)
             weights[feature] = weight
             total_weight += weight * self.idf.get(feature, self.max_idf)
-            for doc_id, contribution in self.postings.get(feature, ()):
-                scores[doc_id] += weight * contribution
-                matched[doc_id].append(feature)
-        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+            posting = self.postings.get(feature)
+            if posting is not None:
+                id_parts.append(posting[0])
+                score_parts.append(posting[1] * weight)
+        if not id_parts:
+            return MatchResult(text, normalised, ())
+        scores = np.bincount(np.concatenate(id_parts), np.concatenate(score_parts), minlength=len(self.intents))
+        if restrict is not None:
+            allowed = np.fromiter((i.id in restrict for i in self.intents), bool, len(self.intents))
+            scores = np.where(allowed, scores, 0.0)
+        matched_count = int(np.count_nonzero(scores > 0))
+        take = min(limit, matched_count)
+        if take == 0:
+            return MatchResult(text, normalised, ())
+        # The best `take` by score without sorting them all; among those, ties go to the earlier intent.
+        top = np.argpartition(-scores, take - 1)[:take] if take < len(scores) else np.arange(len(scores))
+        order = top[np.lexsort((top, -scores[top]))]
         candidates = []
-        for doc_id, score in ranked:
+        for doc_id in order.tolist():
             intent = self.intents[doc_id]
-            if restrict is not None and intent.id not in restrict:
-                continue
-            found = matched[doc_id]
+            features = self.doc_features[doc_id]
+            found = [f for f in weights if f in features]
             coverage = sum(weights[f] * self.idf[f] for f in found) / total_weight if total_weight else 0.0
             core = self.core[doc_id]
             core_coverage = (
                 sum(weights[f] * self.idf[f] for f in found if f in core) / total_weight if total_weight else 0.0
             )
             words = tuple(f[2:] for f in found if f.startswith("w:"))
-            candidates.append(Candidate(intent, score, coverage, words, core_coverage))
-            if len(candidates) >= limit:
-                break
+            candidates.append(Candidate(intent, float(scores[doc_id]), coverage, words, core_coverage))
         return MatchResult(text, normalised, tuple(candidates))
 
 
