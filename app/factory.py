@@ -41,6 +41,8 @@ def create_app(settings: Settings | None = None, *, name: str = "shengshi", redi
 def configure_sanic(app: Sanic, settings: Settings) -> None:
     app.config.REQUEST_MAX_SIZE = settings.request_max_size
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = settings.graceful_shutdown_timeout
+    # Chat messages are short; Sanic's 1 MiB default invites abuse.
+    app.config.WEBSOCKET_MAX_SIZE = 64 * 1024
     app.config.ACCESS_LOG = False
     app.config.FALLBACK_ERROR_FORMAT = "json"
     # Proxy headers are trusted only when the operator says which proxy to trust.

@@ -254,3 +254,38 @@ def test_cli_ask_json_and_batch(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in batch.stdout.splitlines()]
     assert len(lines) == 4
     assert lines[1]["action"] == "fallback" and lines[2]["error"]["code"] == "empty_text"
+
+
+async def test_websocket_runs_the_same_exchange(start_server) -> None:  # type: ignore[no-untyped-def]
+    import websockets
+
+    await load_items([dict(i) for i in seed()], "seed")
+    running = await start_server(mount_fake_wechat=True)
+    url = running.url.replace("http://", "ws://") + "/api/v1/ws"
+    async with websockets.connect(url) as ws:
+        await ws.send(json.dumps({"type": "ping"}))
+        assert json.loads(await ws.recv()) == {"type": "pong"}
+        await ws.send(json.dumps({"type": "chat", "text": "护照"}))
+        first = json.loads(await ws.recv())
+        assert first["type"] == "chat" and first["action"] == "ask_slot"
+        await ws.send(json.dumps({"type": "chat", "text": "丢失补发"}))
+        second = json.loads(await ws.recv())
+        assert second["session_id"] == first["session_id"]
+        assert second["action"] == "answer" and second["items"][0]["code"] == "440000-CRJ-004-03"
+        for bad, code in [("not json", "invalid_json"), ("[1]", "invalid_json"), ('{"type": "x"}', "unknown_type"),
+                          ('{"type": "chat", "text": ""}', "empty_text"), ('{"type": "auth", "token": "junk"}', "invalid_token")]:  # fmt: skip
+            await ws.send(bad)
+            reply = json.loads(await ws.recv())
+            assert reply["type"] == "error" and reply["error"]["code"] == code, reply
+        # Still open after every mistake.
+        await ws.send(json.dumps({"type": "ping"}))
+        assert json.loads(await ws.recv())["type"] == "pong"
+    async with httpx.AsyncClient(base_url=running.url) as http:
+        login = (await http.post("/api/v1/auth/wx-login", json={"code": "wsuser.1"})).json()
+    async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {login['access_token']}"}) as ws:
+        await ws.send(json.dumps({"type": "chat", "text": "我的申请到哪一步了"}))
+        assert "没有办件" in json.loads(await ws.recv())["reply"]
+    with pytest.raises(websockets.exceptions.ConnectionClosed):
+        async with websockets.connect(url, additional_headers={"Authorization": "Bearer junk"}) as ws:
+            await ws.recv()
+            await ws.recv()
