@@ -52,7 +52,8 @@ def rate_limit(
     def decorator(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         @functools.wraps(handler)
         async def wrapped(request: Request, *args: Any, **kwargs: Any) -> Any:
-            retry_after = await hit(request.app.ctx.redis, bucket, key(request), limit, per)
+            enabled = request.app.ctx.settings.rate_limit_enabled
+            retry_after = await hit(request.app.ctx.redis, bucket, key(request), limit, per) if enabled else 0
             if retry_after:
                 raise RateLimited(
                     f"Too many requests; try again in {retry_after} s",

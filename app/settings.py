@@ -80,6 +80,7 @@ class Settings:
     wechat_appid: str = DEV_WXA_APPID
     wechat_secret: str = DEV_WXA_SECRET
     mount_fake_wechat: bool = False
+    rate_limit_enabled: bool = True
     identity_api_url: str | None = None
     identity_api_key: str | None = None
 
@@ -170,6 +171,7 @@ class Settings:
             mount_fake_wechat=not production and not wechat_api_base,
             identity_api_url=identity_api_url,
             identity_api_key=identity_api_key,
+            rate_limit_enabled=_bool(env, "RATE_LIMIT_ENABLED", True),
         )
         if settings.request_max_size <= 0 or settings.request_max_size > 50_000_000:
             problems.append("REQUEST_MAX_SIZE must be between 1 and 50000000 bytes")
