@@ -123,17 +123,14 @@ def main() -> int:
     print(
         f"{time.strftime('%Y-%m-%d')}  {platform.platform()}  {os.cpu_count()} CPUs  Python {platform.python_version()}"
     )
-    print(
-        f"workers {args.workers}, wrk -t2 -c{args.connections} -d{args.seconds}s, loopback, {len(QUESTIONS)} questions cycled"
-    )
+    load = f"wrk -t2 -c{args.connections} -d{args.seconds}s"
+    print(f"workers {args.workers}, {load}, loopback, {len(QUESTIONS)} questions cycled")
     print(f"{'route':<24}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
     for name, figures in (("GET /__bench/hello", hello), ("POST /api/v1/chat", chat)):
-        print(
-            f"{name:<24}{figures['rps']:>10.0f}{figures['p50_ms']:>10.2f}{figures['p99_ms']:>10.2f}{figures['non_2xx']:>10}"
-        )
-    print(
-        f"chat / hello: {chat['rps'] / hello['rps']:.1%} of the requests per second, p99 ×{chat['p99_ms'] / hello['p99_ms']:.1f}"
-    )
+        latency = f"{figures['p50_ms']:>10.2f}{figures['p99_ms']:>10.2f}"
+        print(f"{name:<24}{figures['rps']:>10.0f}{latency}{figures['non_2xx']:>10}")
+    ratio = chat["rps"] / hello["rps"]
+    print(f"chat / hello: {ratio:.1%} of the requests per second, p99 ×{chat['p99_ms'] / hello['p99_ms']:.1f}")
     return 0
 
 
