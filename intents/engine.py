@@ -37,6 +37,8 @@ FIELD_WEIGHTS = {"name": 3.0, "alias": 2.0, "phrase": 1.0, "keyword": 1.5, "mate
 KIND_WEIGHTS = {"w": 1.0, "c": 0.6, "p": 0.7}
 BM25_K1 = 2.0
 BM25_B = 0.6
+# A synonym found in the question counts this much of a word typed.
+SYNONYM_WEIGHT = 0.8
 
 # Words that carry no meaning about which service is wanted.
 _STOPWORD_TEXT = """
@@ -143,7 +145,7 @@ class Analyzer:
             for word in list(words):
                 for synonym in self.synonyms.get(word, ()):
                     for extra in self.words(synonym):
-                        counts["w:" + extra] += 0.5
+                        counts["w:" + extra] += SYNONYM_WEIGHT
         syllables: list[str] = []
         for word in words:
             if word.isascii() and word.isalpha():
