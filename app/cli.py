@@ -224,6 +224,53 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_staff_create(args: argparse.Namespace) -> int:
+    import getpass
+    import secrets
+
+    from app.staff import ROLES, hash_password
+
+    settings = load_settings()
+    if args.role not in ROLES:
+        print(f"Unknown role {args.role!r}; one of: {', '.join(ROLES)}", file=sys.stderr)
+        return 2
+    generated = False
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass("Password (empty: generate one): ")
+        if password and password != getpass.getpass("Again: "):
+            print("The two passwords differ; nothing was created.", file=sys.stderr)
+            return 1
+    else:
+        password = ""
+    if not password:
+        password, generated = secrets.token_urlsafe(18), True
+    if len(password) < 12:
+        print("Use a password of at least 12 characters.", file=sys.stderr)
+        return 1
+
+    async def work() -> bool:
+        from tortoise.exceptions import IntegrityError
+
+        from models import Staff
+
+        try:
+            await Staff.create(username=args.username, password_hash=hash_password(password), role=args.role)
+        except IntegrityError:
+            return False
+        return True
+
+    if not asyncio.run(_with_database(settings, work)):
+        print(f"A staff account named {args.username!r} already exists.", file=sys.stderr)
+        return 1
+    print(f"Created staff account {args.username!r} with role {args.role}.")
+    if generated:
+        # Shown once; it is stored only as a hash.
+        print(f"Generated password: {password}")
+    return 0
+
+
 def _describe_db(url: str) -> str:
     # Never print credentials.
     scheme, _, rest = url.partition("://")
@@ -268,6 +315,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baselines", action="store_true", help="also TF-IDF + linear and rank_bm25, same phrases")
     p.add_argument("--misses", action="store_true", help="list every miss")
     p.set_defaults(func=cmd_eval)
+
+    staff = sub.add_parser("staff", help="staff accounts")
+    staff_sub = staff.add_subparsers(dest="staff_command", required=True, metavar="ACTION")
+    p = staff_sub.add_parser("create", help="create a staff account (password typed, from stdin, or generated)")
+    p.add_argument("username")
+    p.add_argument("--role", required=True, help="viewer | clerk | editor | publisher | agent | admin")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    p.set_defaults(func=cmd_staff_create)
 
     for register in EXTRA_COMMANDS:
         register(sub)

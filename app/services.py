@@ -6,6 +6,7 @@ import os
 
 from sanic import Sanic
 
+from app.applications import ApplicationService
 from app.assistant import ChatService, build_from_database, listen_for_reloads
 from app.auth import AuthService
 from app.identity import IdentityProvider
@@ -13,6 +14,7 @@ from app.security.pii import PiiCipher
 from app.security.tokens import TokenService
 from app.settings import DEV_IDENTITY_KEY
 from app.wechat import WeChatGateway
+from app.workdays import WorkCalendar
 
 
 def setup_services(app: Sanic) -> None:
@@ -45,6 +47,7 @@ def setup_services(app: Sanic) -> None:
         app.ctx.pii = pii
         app.ctx.wechat = wechat
         app.ctx.auth = AuthService(app.ctx.redis, tokens, pii, wechat, identity)
+        app.ctx.applications = ApplicationService(WorkCalendar.from_file())
         app.ctx.chat = ChatService(app.ctx.redis, await build_from_database(strict=False))
 
     async def reload_listener() -> None:

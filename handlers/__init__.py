@@ -2,6 +2,6 @@
 
 from sanic import Blueprint
 
-from handlers import auth, chat, meta, services, ws
+from handlers import admin, applications, auth, chat, meta, services, ws
 
-api = Blueprint.group(meta.bp, auth.bp, services.bp, chat.bp, ws.bp, url_prefix="/api/v1")
+api = Blueprint.group(meta.bp, auth.bp, services.bp, chat.bp, ws.bp, applications.bp, admin.bp, url_prefix="/api/v1")

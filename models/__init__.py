@@ -1,7 +1,20 @@
 """Tortoise ORM models, one module per domain area; the schema changes only through migrations."""
 
+from models.applications import Application, ApplicationEvent, OutboxMessage, Staff, Status
 from models.assistant import UnmatchedQuestion
 from models.catalog import ServiceItem, ServiceItemChange
 from models.users import Level, RefreshToken, User
 
-__all__ = ["Level", "RefreshToken", "ServiceItem", "ServiceItemChange", "UnmatchedQuestion", "User"]
+__all__ = [
+    "Application",
+    "ApplicationEvent",
+    "Level",
+    "OutboxMessage",
+    "RefreshToken",
+    "ServiceItem",
+    "ServiceItemChange",
+    "Staff",
+    "Status",
+    "UnmatchedQuestion",
+    "User",
+]

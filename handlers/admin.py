@@ -1,0 +1,80 @@
+"""Staff: login, the application queue, and transitions."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, json
+from sanic_ext import openapi
+
+from app.applications import OPEN, Actor, application_view, today
+from app.errors import NotFound, ValidationFailed
+from app.ratelimit import client_ip, rate_limit
+from app.staff import CASEWORKERS, require_staff, staff_login
+from handlers.common import json_object
+from models import Application, ApplicationEvent, Status
+
+bp = Blueprint("admin", url_prefix="/admin")
+
+
+@bp.post("/login")
+@openapi.body({"application/json": {"username": str, "password": str}})
+@rate_limit("staff-login", limit=20, per=60, key=client_ip)
+async def login(request: Request) -> HTTPResponse:
+    """Staff login; answers a staff token (citizen tokens never open staff routes)."""
+    body = json_object(request)
+    ctx = request.app.ctx
+    return json(await staff_login(ctx.redis, ctx.tokens, body.get("username"), body.get("password")))
+
+
+@bp.get("/applications")
+@openapi.parameter("status", str)
+@openapi.parameter("department", str)
+@openapi.parameter("overdue", bool)
+@require_staff()
+async def queue(request: Request) -> HTTPResponse:
+    """The queue, oldest first, filtered by status, department and overdue."""
+    query = Application.all()
+    status = request.args.get("status")
+    if status:
+        try:
+            query = query.filter(status=Status(status))
+        except ValueError:
+            raise ValidationFailed("status is not a known status", details={"field": "status"}) from None
+    department = (request.args.get("department") or "").strip()
+    if department:
+        query = query.filter(department__contains=department[:100])
+    overdue = request.args.get("overdue")
+    if overdue not in (None, "", "true", "false"):
+        raise ValidationFailed("overdue must be true or false", details={"field": "overdue"})
+    if overdue == "true":
+        query = query.filter(deadline__lt=today(), status__in=[str(s) for s in OPEN])
+    rows = await query.order_by("id").limit(200)
+    return json({"items": [application_view(a) for a in rows]})
+
+
+@bp.get("/applications/<application_id:int>")
+@require_staff()
+async def application_detail(request: Request, application_id: int) -> HTTPResponse:
+    """One application with its timeline."""
+    app = await Application.get_or_none(id=application_id)
+    if app is None:
+        raise NotFound("No such application")
+    events = await ApplicationEvent.filter(application_id=app.id).order_by("id")
+    return json(application_view(app, events))
+
+
+@bp.post("/applications/<application_id:int>/transitions")
+@openapi.body({"application/json": {"to": str, "version": int, "note": str, "missing_materials": list}})
+@require_staff(*CASEWORKERS)
+async def transition(request: Request, application_id: int) -> HTTPResponse:
+    """Move an application (受理, 补正, 审核, 办结); 409 if it moved since the version you saw."""
+    body = json_object(request)
+    app = await request.app.ctx.applications.transition(
+        application_id,
+        body.get("to"),
+        body.get("version"),
+        Actor("staff", request.ctx.staff.id),
+        note=body.get("note", ""),
+        missing_materials=body.get("missing_materials"),
+    )
+    return json(application_view(app))
