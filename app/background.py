@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -12,6 +11,16 @@ from sanic import Sanic
 log = logging.getLogger("shengshi.background")
 
 TaskFactory = Callable[[], Awaitable[None]]
+
+
+def stop_requested() -> bool:
+    """True once this task has been asked to stop.
+
+    Some clients turn a cancellation into their own error, or swallow it; a loop that
+    carries on after errors checks this on every turn so it still stops when told to.
+    """
+    task = asyncio.current_task()
+    return bool(task and task.cancelling())
 
 
 class BackgroundTasks:
@@ -54,8 +63,13 @@ class BackgroundTasks:
         for task in tasks:
             task.cancel()
         if tasks:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout)
+            _, pending = await asyncio.wait(tasks, timeout=timeout)
+            for task in pending:
+                import io
+
+                stack = io.StringIO()
+                task.print_stack(file=stack)
+                log.warning("background task %s still running at shutdown: %s", task.get_name(), stack.getvalue())
 
 
 def setup_background(app: Sanic) -> None:

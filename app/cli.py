@@ -224,6 +224,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if settings.uses_embedded_redis:
+        print(
+            "The worker needs REDIS_URL: the embedded Redis lives inside one process. "
+            "In development `make run` runs the worker inside the web process instead.",
+            file=sys.stderr,
+        )
+        return 2
+    from app.notify_worker import run_worker
+
+    asyncio.run(run_worker(settings))
+    return 0
+
+
 def cmd_staff_create(args: argparse.Namespace) -> int:
     import getpass
     import secrets
@@ -315,6 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baselines", action="store_true", help="also TF-IDF + linear and rank_bm25, same phrases")
     p.add_argument("--misses", action="store_true", help="list every miss")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("worker", help="deliver notifications (outbox → stream → channels) until stopped")
+    p.set_defaults(func=cmd_worker)
 
     staff = sub.add_parser("staff", help="staff accounts")
     staff_sub = staff.add_subparsers(dest="staff_command", required=True, metavar="ACTION")

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import os
-
 from sanic import Sanic
 
 from app.applications import ApplicationService
 from app.assistant import ChatService, build_from_database, listen_for_reloads
 from app.auth import AuthService
 from app.identity import IdentityProvider
+from app.notify import Notifier, default_templates
+from app.push import PushHub
 from app.security.pii import PiiCipher
 from app.security.tokens import TokenService
 from app.settings import DEV_IDENTITY_KEY
-from app.wechat import WeChatGateway
+from app.wechat import WeChatGateway, wechat_base_url
 from app.workdays import WorkCalendar
 
 
@@ -21,14 +21,7 @@ def setup_services(app: Sanic) -> None:
     settings = app.ctx.settings
 
     def wechat_base() -> str:
-        if settings.wechat_api_base:
-            return settings.wechat_api_base
-        if settings.mount_fake_wechat:
-            # Development: the fake platform answers inside this very server.
-            # In worker processes Sanic does not keep the port in app.state; `serve` exports PORT for them.
-            port = app.state.port or int(os.environ.get("PORT", "8000"))
-            return f"http://127.0.0.1:{port}/__fakewx/"
-        return "https://api.weixin.qq.com/"
+        return wechat_base_url(settings, app.state.port)
 
     app.ctx.wechat_base = wechat_base
 
@@ -48,9 +41,35 @@ def setup_services(app: Sanic) -> None:
         app.ctx.wechat = wechat
         app.ctx.auth = AuthService(app.ctx.redis, tokens, pii, wechat, identity)
         app.ctx.applications = ApplicationService(WorkCalendar.from_file())
+        app.ctx.notifier = Notifier(
+            app.ctx.redis,
+            wechat,
+            default_templates(settings.subscribe_template_id),
+            retry_base_s=settings.notify_retry_base_s,
+            claim_idle_ms=settings.notify_claim_idle_ms,
+            redispatch_after_s=settings.notify_redispatch_s,
+        )
         app.ctx.chat = ChatService(app.ctx.redis, await build_from_database(strict=False))
 
     async def reload_listener() -> None:
         await listen_for_reloads(app.ctx.chat, app.ctx.redis)
 
     app.ctx.background.register("assistant-reload", reload_listener)
+
+    app.ctx.push = PushHub()
+
+    async def push_listener() -> None:
+        await app.ctx.push.listen(app.ctx.redis)
+
+    app.ctx.background.register("push-listener", push_listener)
+    if settings.run_worker_in_process:
+        # Development: the notification worker runs inside the web process (the Procfile runs its own).
+        for name in ("dispatcher", "consumer", "retry_pump"):
+            app.ctx.background.register(f"notify-{name}", _notifier_loop(app, name))
+
+
+def _notifier_loop(app: Sanic, name: str):  # type: ignore[no-untyped-def]
+    async def run() -> None:
+        await getattr(app.ctx.notifier, f"run_{name}")()
+
+    return run

@@ -81,6 +81,11 @@ class Settings:
     wechat_secret: str = DEV_WXA_SECRET
     mount_fake_wechat: bool = False
     rate_limit_enabled: bool = True
+    run_worker_in_process: bool = True
+    notify_retry_base_s: float = 2.0
+    notify_claim_idle_ms: int = 30_000
+    notify_redispatch_s: float = 120.0
+    subscribe_template_id: str = "shengshi-progress-dev"
     identity_api_url: str | None = None
     identity_api_key: str | None = None
 
@@ -172,6 +177,11 @@ class Settings:
             identity_api_url=identity_api_url,
             identity_api_key=identity_api_key,
             rate_limit_enabled=_bool(env, "RATE_LIMIT_ENABLED", True),
+            run_worker_in_process=_bool(env, "RUN_WORKER_IN_PROCESS", not production),
+            notify_retry_base_s=float(env.get("NOTIFY_RETRY_BASE_S", "").strip() or 2.0),
+            notify_claim_idle_ms=_int(env, "NOTIFY_CLAIM_IDLE_MS", 30_000, problems),
+            notify_redispatch_s=float(_int(env, "NOTIFY_REDISPATCH_S", 120, problems)),
+            subscribe_template_id=env.get("SUBSCRIBE_TEMPLATE_ID", "").strip() or "shengshi-progress-dev",
         )
         if settings.request_max_size <= 0 or settings.request_max_size > 50_000_000:
             problems.append("REQUEST_MAX_SIZE must be between 1 and 50000000 bytes")

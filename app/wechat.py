@@ -14,6 +14,7 @@ import asyncio
 import inspect
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -29,6 +30,17 @@ TOKEN_ERRCODES = frozenset({40001, 40014, 42001})
 # Refresh this long before expiry; WeChat keeps the old token valid about 5 minutes after a new one.
 REFRESH_MARGIN_S = 300
 T = TypeVar("T")
+
+
+def wechat_base_url(settings: Any, port: int | None = None) -> str:
+    """Where WeChat's API answers: the configured base, the development fake, or WeChat itself."""
+    if settings.wechat_api_base:
+        return str(settings.wechat_api_base)
+    if settings.mount_fake_wechat:
+        # Development: the fake platform answers inside the web server. Sanic's worker processes do not
+        # keep the port in app.state, so `serve` exports PORT for them (and for a separate worker).
+        return f"http://127.0.0.1:{port or int(os.environ.get('PORT', '8000'))}/__fakewx/"
+    return WECHAT_BASE
 
 
 class WeChatError(Exception):

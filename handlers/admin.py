@@ -11,7 +11,7 @@ from app.errors import NotFound, ValidationFailed
 from app.ratelimit import client_ip, rate_limit
 from app.staff import CASEWORKERS, require_staff, staff_login
 from handlers.common import json_object
-from models import Application, ApplicationEvent, Status
+from models import Application, ApplicationEvent, Delivery, Status
 
 bp = Blueprint("admin", url_prefix="/admin")
 
@@ -78,3 +78,34 @@ async def transition(request: Request, application_id: int) -> HTTPResponse:
         missing_materials=body.get("missing_materials"),
     )
     return json(application_view(app))
+
+
+@bp.get("/deliveries")
+@openapi.parameter("status", str)
+@require_staff()
+async def deliveries(request: Request) -> HTTPResponse:
+    """Dead-lettered and uncertain deliveries (and others by status), newest first."""
+    status = request.args.get("status") or "dead"
+    if status not in ("dead", "uncertain", "refused", "sent", "skipped", "retrying"):
+        raise ValidationFailed("unknown delivery status", details={"field": "status"})
+    rows = await Delivery.filter(status=status).order_by("-id").limit(200)
+    return json(
+        {
+            "items": [
+                {"idempotency_key": d.idempotency_key, "channel": d.channel, "status": d.status,
+                 "attempts": d.attempts, "detail": d.detail, "updated_at": d.updated_at.isoformat()}
+                for d in rows
+            ]
+        }
+    )  # fmt: skip
+
+
+@bp.post("/deliveries/replay")
+@openapi.body({"application/json": {"idempotency_key": str}})
+@require_staff(*CASEWORKERS)
+async def replay(request: Request) -> HTTPResponse:
+    """Send a dead or uncertain delivery again."""
+    key = json_object(request).get("idempotency_key")
+    if not isinstance(key, str) or not await request.app.ctx.notifier.replay(key):
+        raise NotFound("No dead or uncertain delivery with this key")
+    return json({"replaying": key})

@@ -91,6 +91,9 @@ class OutboxMessage(Model):
     event_id = fields.IntField()
     payload: dict[str, Any] = fields.JSONField(default=dict)
     dispatched_at = fields.DatetimeField(null=True, db_index=True)
+    # Set when the delivery is finished, whatever its outcome: rows dispatched long ago and still
+    # unfinished were lost with Redis and are dispatched again.
+    delivered_at = fields.DatetimeField(null=True, db_index=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

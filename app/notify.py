@@ -1,0 +1,362 @@
+"""Delivering the outbox: at least once, never lost, never twice to the same channel.
+
+    outbox rows ──dispatcher──▶ Redis Stream ──consumer group──▶ deliver per channel
+                                                    │  ▲
+                       retryable failure ──▶ retry ZSET (backoff + jitter) ──▶ dead letters
+
+- The dispatcher copies undelivered outbox rows into the stream, then marks them
+  dispatched; a crash in between copies a row twice, which the delivery records absorb.
+- Consumers read their own pending entries first, then new ones, and claim entries
+  left idle by dead consumers (XAUTOCLAIM). An entry is acknowledged only after its
+  delivery is recorded; a consumer being cancelled acknowledges nothing it did not finish.
+- Each delivery has an idempotency key (application:event:channel) and a record in
+  ``deliveries``; a key already recorded as finished is not delivered again.
+- Channels: ``inapp`` (a stored notification, pushed to the user's open WebSockets through
+  Redis pub/sub), ``subscribe`` (a WeChat subscribe message, only with a grant),
+  ``template`` (the official account's template message, for followers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import random
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+
+from app.background import stop_requested
+from app.wechat import WeChatError, WeChatGateway
+from models import Delivery, Notification, OutboxMessage, SubscriptionGrant, User
+
+log = logging.getLogger("shengshi.notify")
+
+STREAM = "shengshi:notifications"
+GROUP = "deliver"
+RETRY_KEY = "shengshi:notifications:retry"
+PUSH_PREFIX = "shengshi:push:"
+FINISHED = frozenset({"sent", "skipped", "refused", "uncertain", "dead"})
+# "sending" is written just before a WeChat call, so a crash in the call is known afterwards.
+# WeChat's answers that no retry will change.
+REFUSED = {43101: "user refused or quota used", 47003: "template data invalid", 43004: "not following"}
+CLAIM_IDLE_MS = 30_000
+
+
+@dataclass(frozen=True)
+class Template:
+    template_id: str
+    title: str
+    purpose: str
+    long_term: bool
+
+
+def default_templates(progress_id: str) -> list[Template]:
+    return [Template(progress_id, "办件进度提醒", "每一步办理进度（受理、补正、审批、办结）", True)]
+
+
+def unexpected(exc: BaseException) -> bool:
+    """Whether an error deserves its traceback in the log (an outage of Redis or the database does not)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+    from tortoise.exceptions import DBConnectionError, OperationalError
+
+    return not isinstance(
+        exc, RedisConnectionError | RedisTimeoutError | OSError | DBConnectionError | OperationalError
+    )
+
+
+class Retry(Exception):
+    """A failure worth trying again later."""
+
+
+def consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Notifier:
+    """Dispatcher, consumer and retry pump over one Redis and one WeChat gateway."""
+
+    def __init__(
+        self,
+        redis: Any,
+        wechat: WeChatGateway,
+        templates: list[Template],
+        *,
+        retry_base_s: float = 2.0,
+        max_attempts: int = 5,
+        name: str | None = None,
+        claim_idle_ms: int = CLAIM_IDLE_MS,
+        redispatch_after_s: float = 120.0,
+    ):
+        self.redis = redis
+        self.wechat = wechat
+        self.templates = templates
+        self.retry_base_s = retry_base_s
+        self.max_attempts = max_attempts
+        self.name = name or consumer_name()
+        # Longer than the slowest delivery, or a live consumer's work would be claimed and done twice.
+        self.claim_idle_ms = claim_idle_ms
+        # Longer than a delivery with all its retries can take, so only lost messages are dispatched again.
+        self.redispatch_after_s = redispatch_after_s
+
+    # -- dispatcher ---------------------------------------------------------------
+
+    async def dispatch_once(self, limit: int = 200) -> int:
+        rows = await OutboxMessage.filter(dispatched_at=None).order_by("id").limit(limit)
+        for row in rows:
+            await self.redis.xadd(STREAM, {"outbox_id": str(row.id), "attempt": "0"})
+            await OutboxMessage.filter(id=row.id, dispatched_at=None).update(dispatched_at=dt.datetime.now(dt.UTC))
+        return len(rows)
+
+    async def redispatch_stale(self) -> int:
+        """Dispatch again what was dispatched long ago and never finished (lost with a Redis restart)."""
+        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=self.redispatch_after_s)
+        rows = await OutboxMessage.filter(delivered_at=None, dispatched_at__lt=cutoff).order_by("id").limit(500)
+        for row in rows:
+            await self.redis.xadd(STREAM, {"outbox_id": str(row.id), "attempt": "0"})
+            await OutboxMessage.filter(id=row.id).update(dispatched_at=dt.datetime.now(dt.UTC))
+        if rows:
+            log.warning("dispatched %d unfinished notifications again", len(rows))
+        return len(rows)
+
+    async def run_dispatcher(self, idle_s: float = 0.05) -> None:
+        last_sweep = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            if stop_requested():
+                raise asyncio.CancelledError
+            try:
+                if loop.time() - last_sweep > min(10.0, self.redispatch_after_s / 2):
+                    last_sweep = loop.time()
+                    await self.redispatch_stale()
+                if not await self.dispatch_once():
+                    await asyncio.sleep(idle_s)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if stop_requested():
+                    raise asyncio.CancelledError from None
+                log.warning("dispatcher failed (%s); retrying in 1 s", type(exc).__name__, exc_info=unexpected(exc))
+                await asyncio.sleep(1.0)
+
+    # -- consumer -----------------------------------------------------------------
+
+    async def ensure_group(self) -> None:
+        try:
+            await self.redis.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+        except Exception as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def run_consumer(self, block_ms: int = 1000) -> None:
+        """Own pending entries first, then new ones; claim those idle too long. Reconnects by itself."""
+        while True:
+            if stop_requested():
+                raise asyncio.CancelledError
+            try:
+                await self.ensure_group()
+                await self._consume(block_ms)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if stop_requested():
+                    raise asyncio.CancelledError from None
+                log.warning("consumer failed (%s); retrying in 1 s", type(exc).__name__, exc_info=unexpected(exc))
+                await asyncio.sleep(1.0)
+
+    async def _consume(self, block_ms: int) -> None:
+        cursor = "0"
+        last_claim = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            if stop_requested():
+                raise asyncio.CancelledError
+            response = await self.redis.xreadgroup(GROUP, self.name, {STREAM: cursor}, count=50, block=block_ms)
+            entries = response[0][1] if response else []
+            if cursor == "0" and not entries:
+                cursor = ">"
+            for entry_id, fields in entries:
+                await self.handle(entry_id, fields)
+            if loop.time() - last_claim > min(5.0, self.claim_idle_ms / 2000):
+                last_claim = loop.time()
+                await self.claim_idle()
+
+    async def claim_idle(self) -> int:
+        result = await self.redis.xautoclaim(STREAM, GROUP, self.name, self.claim_idle_ms, start_id="0-0", count=50)
+        claimed = result[1] if len(result) > 1 else []
+        for entry_id, fields in claimed:
+            if fields:
+                await self.handle(entry_id, fields)
+        return len(claimed)
+
+    async def handle(self, entry_id: str, fields: dict[str, str]) -> None:
+        """Deliver one entry and acknowledge it; a cancellation leaves it pending for someone else."""
+        outbox = await OutboxMessage.get_or_none(id=int(fields["outbox_id"]))
+        attempt = int(fields.get("attempt", "0"))
+        if outbox is not None:
+            await self.deliver(outbox, attempt)
+        await self.redis.xack(STREAM, GROUP, entry_id)
+
+    async def deliver(self, outbox: OutboxMessage, attempt: int) -> str:
+        record = await Delivery.get_or_none(idempotency_key=outbox.idempotency_key)
+        if record is not None and record.status in FINISHED:
+            await OutboxMessage.filter(id=outbox.id, delivered_at=None).update(delivered_at=dt.datetime.now(dt.UTC))
+            return record.status
+        if record is not None and record.status == "sending":
+            # A worker died between calling WeChat and recording the answer: it may have arrived.
+            await self._record(outbox, "uncertain", "the worker stopped while sending", record.attempts)
+            return "uncertain"
+        try:
+            status, detail = await getattr(self, f"_deliver_{outbox.channel}")(outbox)
+        except Retry as exc:
+            if attempt + 1 >= self.max_attempts:
+                status, detail = "dead", f"gave up after {attempt + 1} attempts: {exc}"
+            else:
+                await self._schedule_retry(outbox, attempt + 1)
+                status, detail = "retrying", str(exc)
+        await self._record(outbox, status, detail[:250], attempt + 1)
+        if status in FINISHED:
+            await OutboxMessage.filter(id=outbox.id).update(delivered_at=dt.datetime.now(dt.UTC))
+        return status
+
+    async def _record(self, outbox: OutboxMessage, status: str, detail: str, attempts: int) -> None:
+        updated = await Delivery.filter(idempotency_key=outbox.idempotency_key).update(
+            status=status, detail=detail, attempts=attempts
+        )
+        if not updated:
+            with contextlib.suppress(IntegrityError):
+                await Delivery.create(
+                    idempotency_key=outbox.idempotency_key, outbox_id=outbox.id, channel=outbox.channel,
+                    status=status, detail=detail, attempts=attempts,
+                )  # fmt: skip
+
+    async def _schedule_retry(self, outbox: OutboxMessage, attempt: int) -> None:
+        # Exponential backoff with full jitter.
+        delay = random.uniform(0, self.retry_base_s * 2**attempt)
+        due = dt.datetime.now(dt.UTC).timestamp() + delay
+        await self.redis.zadd(RETRY_KEY, {json.dumps({"outbox_id": outbox.id, "attempt": attempt}): due})
+
+    async def pump_retries_once(self) -> int:
+        now = dt.datetime.now(dt.UTC).timestamp()
+        due = await self.redis.zrangebyscore(RETRY_KEY, 0, now, start=0, num=100)
+        moved = 0
+        for member in due:
+            # Whoever removes it moves it: several pumps never duplicate a retry.
+            if await self.redis.zrem(RETRY_KEY, member):
+                entry = json.loads(member)
+                await self.redis.xadd(STREAM, {"outbox_id": str(entry["outbox_id"]), "attempt": str(entry["attempt"])})
+                moved += 1
+        return moved
+
+    async def run_retry_pump(self, idle_s: float = 0.2) -> None:
+        while True:
+            if stop_requested():
+                raise asyncio.CancelledError
+            try:
+                if not await self.pump_retries_once():
+                    await asyncio.sleep(idle_s)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if stop_requested():
+                    raise asyncio.CancelledError from None
+                log.warning("retry pump failed (%s); retrying in 1 s", type(exc).__name__, exc_info=unexpected(exc))
+                await asyncio.sleep(1.0)
+
+    # -- channels ---------------------------------------------------------------
+
+    async def _deliver_inapp(self, outbox: OutboxMessage) -> tuple[str, str]:
+        payload = outbox.payload
+        title = f"{payload['service_name']}：{payload['status_text']}"
+        body = payload["status_text"]
+        if payload.get("missing_materials"):
+            body += "，请补正：" + "、".join(payload["missing_materials"])
+        elif payload.get("note"):
+            body += "。" + payload["note"]
+        try:
+            note = await Notification.create(
+                idempotency_key=outbox.idempotency_key, user_id=outbox.user_id, application_id=outbox.application_id,
+                title=title[:128], body=body, data=payload,
+            )  # fmt: skip
+        except IntegrityError:
+            note = await Notification.get(idempotency_key=outbox.idempotency_key)
+        message = {"type": "notification", "notification": notification_view(note)}
+        with contextlib.suppress(Exception):
+            # The stored notification is the truth; a push that fails is caught up on reconnect.
+            await self.redis.publish(f"{PUSH_PREFIX}{outbox.user_id}", json.dumps(message, ensure_ascii=False))
+        return "sent", ""
+
+    async def _deliver_subscribe(self, outbox: OutboxMessage) -> tuple[str, str]:
+        template = self.templates[0]
+        user = await User.get_or_none(id=outbox.user_id)
+        if user is None:
+            return "skipped", "no such user"
+        grant = await self._claim_grant(user.id, template)
+        if grant is None:
+            return "skipped", "no subscription grant"
+        payload = outbox.payload
+        data = {
+            "thing1": {"value": payload["service_name"][:20]},
+            "phrase2": {"value": payload["status_text"][:5]},
+            "time3": {"value": payload["at"][:16].replace("T", " ")},
+            "thing4": {"value": (payload.get("note") or payload["status_text"])[:20]},
+        }
+        page = f"pages/application/detail?id={payload['application_id']}"
+        await self._record(outbox, "sending", template.template_id, 0)
+        try:
+            await self.wechat.send_subscribe_message(user.openid, template.template_id, data, page=page)
+        except WeChatError as exc:
+            if exc.errcode in REFUSED:
+                return "refused", f"{exc.errcode}: {REFUSED[exc.errcode]}"
+            await self._release_grant(grant, template)
+            if exc.maybe_sent:
+                # It may have arrived: retrying could send it twice. Staff can see and replay it.
+                return "uncertain", "no answer after the request was sent"
+            raise Retry(f"{exc.errcode}: {exc.errmsg}" if exc.errcode is not None else exc.errmsg) from None
+        return "sent", template.template_id
+
+    async def _claim_grant(self, user_id: int, template: Template) -> SubscriptionGrant | None:
+        grants = SubscriptionGrant.filter(user_id=user_id, template_id=template.template_id)
+        if template.long_term:
+            return await grants.first()
+        for grant in await grants.filter(used_at=None).order_by("id").limit(5):
+            if await SubscriptionGrant.filter(id=grant.id, used_at=None).update(used_at=dt.datetime.now(dt.UTC)):
+                return grant
+        return None
+
+    async def _release_grant(self, grant: SubscriptionGrant, template: Template) -> None:
+        if not template.long_term:
+            await SubscriptionGrant.filter(id=grant.id).update(used_at=None)
+
+    async def _deliver_template(self, outbox: OutboxMessage) -> tuple[str, str]:
+        # Official-account template messages go to followers, linked by unionid (the official-account issue).
+        return "skipped", "not a follower of the official account"
+
+    # -- staff tools ------------------------------------------------------------------
+
+    async def replay(self, idempotency_key: str) -> bool:
+        """Send a dead or uncertain delivery again (a staff decision)."""
+        record = await Delivery.get_or_none(idempotency_key=idempotency_key)
+        if record is None or record.status not in ("dead", "uncertain"):
+            return False
+        await Delivery.filter(id=record.id).update(status="replaying")
+        await self.redis.xadd(STREAM, {"outbox_id": str(record.outbox_id), "attempt": "0"})
+        return True
+
+
+def notification_view(note: Notification) -> dict[str, Any]:
+    return {
+        "id": note.id,
+        "application_id": note.application_id,
+        "title": note.title,
+        "body": note.body,
+        "data": note.data,
+        "read": note.read_at is not None,
+        "created_at": note.created_at.isoformat(),
+    }

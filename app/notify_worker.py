@@ -1,0 +1,57 @@
+"""The notification worker process (``python -m app worker``, the Procfile's ``worker``).
+
+It runs the dispatcher, a stream consumer and the retry pump until SIGTERM/SIGINT, then
+cancels them: a delivery in progress is not acknowledged, so its entry stays pending and
+is read again by this consumer's next start (or claimed by another).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from app.db import close_db, init_db
+from app.notify import Notifier, default_templates
+from app.observability import configure_logging
+from app.redis_client import connect_redis
+from app.settings import Settings
+from app.wechat import WeChatGateway, wechat_base_url
+
+log = logging.getLogger("shengshi.worker")
+
+
+async def run_worker(settings: Settings, name: str | None = None) -> None:
+    configure_logging(settings.log_level)
+    await init_db(settings.database_url)
+    redis = connect_redis(settings.redis_url)
+    gateway = WeChatGateway(redis, settings.wechat_appid, settings.wechat_secret, base_url=wechat_base_url(settings))
+    notifier = Notifier(
+        redis,
+        gateway,
+        default_templates(settings.subscribe_template_id),
+        retry_base_s=settings.notify_retry_base_s,
+        claim_idle_ms=settings.notify_claim_idle_ms,
+        redispatch_after_s=settings.notify_redispatch_s,
+        name=name,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [
+        asyncio.create_task(notifier.run_dispatcher(), name="dispatcher"),
+        asyncio.create_task(notifier.run_consumer(), name="consumer"),
+        asyncio.create_task(notifier.run_retry_pump(), name="retry-pump"),
+    ]
+    log.info("notification worker started", extra={"fields": {"consumer": notifier.name}})
+    await stop.wait()
+    log.info("notification worker stopping")
+    for task in tasks:
+        task.cancel()
+    await asyncio.wait(tasks, timeout=10)
+    with contextlib.suppress(Exception):
+        await redis.aclose()
+    await close_db()
+    log.info("notification worker stopped")

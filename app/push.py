@@ -1,0 +1,74 @@
+"""Real-time push to WebSockets on whichever worker holds them, through Redis pub/sub.
+
+Each worker keeps its own open sockets by user and listens on ``shengshi:push:*``; a
+message published for a user reaches every socket of that user on every worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from typing import Any
+
+from app.background import stop_requested
+from app.notify import PUSH_PREFIX
+
+log = logging.getLogger("shengshi.push")
+
+
+class PushHub:
+    def __init__(self) -> None:
+        self._sockets: dict[int, set[Any]] = defaultdict(set)
+
+    @property
+    def connections(self) -> int:
+        return sum(len(s) for s in self._sockets.values())
+
+    def register(self, user_id: int, ws: Any) -> None:
+        self._sockets[user_id].add(ws)
+
+    def unregister(self, user_id: int, ws: Any) -> None:
+        sockets = self._sockets.get(user_id)
+        if sockets is not None:
+            sockets.discard(ws)
+            if not sockets:
+                del self._sockets[user_id]
+
+    async def deliver(self, user_id: int, message: str) -> None:
+        for ws in list(self._sockets.get(user_id, ())):
+            with contextlib.suppress(Exception):
+                await ws.send(message)
+
+    async def listen(self, redis: Any) -> None:
+        """Forward published messages to local sockets; reconnect by itself after Redis restarts."""
+        while True:
+            if stop_requested():
+                raise asyncio.CancelledError
+            pubsub = redis.pubsub()
+            try:
+                await pubsub.psubscribe(PUSH_PREFIX + "*")
+                while True:
+                    if stop_requested():
+                        raise asyncio.CancelledError
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if message is None:
+                        continue
+                    channel = message["channel"]
+                    channel = channel.decode() if isinstance(channel, bytes) else channel
+                    data = message["data"]
+                    data = data.decode() if isinstance(data, bytes) else data
+                    user = channel[len(PUSH_PREFIX) :]
+                    if user.isdigit():
+                        await self.deliver(int(user), data)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if stop_requested():
+                    raise asyncio.CancelledError from None
+                log.warning("push listener lost Redis; retrying in 1 s")
+                await asyncio.sleep(1.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
