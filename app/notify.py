@@ -41,6 +41,8 @@ STREAM = "shengshi:notifications"
 GROUP = "deliver"
 RETRY_KEY = "shengshi:notifications:retry"
 PUSH_PREFIX = "shengshi:push:"
+# A committed transition wakes the dispatcher at once instead of waiting for its next poll.
+KICK_CHANNEL = "shengshi:outbox:kick"
 FINISHED = frozenset({"sent", "skipped", "refused", "uncertain", "dead"})
 # "sending" is written just before a WeChat call, so a crash in the call is known afterwards.
 # WeChat's answers that no retry will change.
@@ -104,6 +106,7 @@ class Notifier:
         self.claim_idle_ms = claim_idle_ms
         # Longer than a delivery with all its retries can take, so only lost messages are dispatched again.
         self.redispatch_after_s = redispatch_after_s
+        self._wake = asyncio.Event()
 
     # -- dispatcher ---------------------------------------------------------------
 
@@ -125,7 +128,36 @@ class Notifier:
             log.warning("dispatched %d unfinished notifications again", len(rows))
         return len(rows)
 
-    async def run_dispatcher(self, idle_s: float = 0.05) -> None:
+    async def kick(self) -> None:
+        """New outbox rows are committed: wake the dispatcher here and in every other process."""
+        self._wake.set()
+        with contextlib.suppress(Exception):
+            await self.redis.publish(KICK_CHANNEL, "1")
+
+    async def run_kick_listener(self) -> None:
+        while True:
+            if stop_requested():
+                raise asyncio.CancelledError
+            pubsub = self.redis.pubsub()
+            try:
+                await pubsub.subscribe(KICK_CHANNEL)
+                while True:
+                    if stop_requested():
+                        raise asyncio.CancelledError
+                    if await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0) is not None:
+                        self._wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if stop_requested():
+                    raise asyncio.CancelledError from None
+                log.warning("kick listener failed (%s); retrying in 1 s", type(exc).__name__)
+                await asyncio.sleep(1.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    async def run_dispatcher(self, idle_s: float = 0.5) -> None:
         last_sweep = 0.0
         loop = asyncio.get_running_loop()
         while True:
@@ -136,7 +168,10 @@ class Notifier:
                     last_sweep = loop.time()
                     await self.redispatch_stale()
                 if not await self.dispatch_once():
-                    await asyncio.sleep(idle_s)
+                    # Poll now and then anyway: a kick can be missed while Redis is away.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), idle_s)
+                    self._wake.clear()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -42,6 +42,7 @@ async def run_worker(settings: Settings, name: str | None = None) -> None:
         loop.add_signal_handler(sig, stop.set)
     tasks = [
         asyncio.create_task(notifier.run_dispatcher(), name="dispatcher"),
+        asyncio.create_task(notifier.run_kick_listener(), name="kick-listener"),
         asyncio.create_task(notifier.run_consumer(), name="consumer"),
         asyncio.create_task(notifier.run_retry_pump(), name="retry-pump"),
     ]

@@ -9,13 +9,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 from sanic import Sanic
 
+# Per worker process; Redis serves 10,000 clients by default.
+MAX_CONNECTIONS = 500
 EMBEDDED_MULTI_WORKER_ERROR = (
     "REDIS_URL is not set, and the embedded Redis works inside a single process only: "
     "run one worker, or set REDIS_URL=redis://HOST:6379/0 to run several."
@@ -27,10 +29,14 @@ def connect_redis(url: str | None) -> Redis:
     if not url:
         import fakeredis
 
-        return fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer(), decode_responses=True)
-    return Redis.from_url(
+        # Its pool stops at 100 connections by default; bursts of WebSocket logins need more.
+        return fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer(), decode_responses=True, max_connections=10_000)
+    pool = BlockingConnectionPool.from_url(
         url,
         decode_responses=True,
+        # Wait for a free connection instead of failing when a burst needs more than the pool holds.
+        max_connections=MAX_CONNECTIONS,
+        timeout=5,
         socket_connect_timeout=2,
         socket_timeout=5,
         health_check_interval=15,
@@ -38,6 +44,7 @@ def connect_redis(url: str | None) -> Redis:
         retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=3),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
+    return Redis(connection_pool=pool)
 
 
 async def check_redis(client: Any, timeout: float = 2.0) -> None:

@@ -64,7 +64,7 @@ def setup_services(app: Sanic) -> None:
     app.ctx.background.register("push-listener", push_listener)
     if settings.run_worker_in_process:
         # Development: the notification worker runs inside the web process (the Procfile runs its own).
-        for name in ("dispatcher", "consumer", "retry_pump"):
+        for name in ("dispatcher", "kick_listener", "consumer", "retry_pump"):
             app.ctx.background.register(f"notify-{name}", _notifier_loop(app, name))
 
 

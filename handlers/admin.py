@@ -77,6 +77,7 @@ async def transition(request: Request, application_id: int) -> HTTPResponse:
         note=body.get("note", ""),
         missing_materials=body.get("missing_materials"),
     )
+    await request.app.ctx.notifier.kick()
     return json(application_view(app))
 
 

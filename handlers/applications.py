@@ -24,6 +24,7 @@ async def apply(request: Request) -> HTTPResponse:
     app = await request.app.ctx.applications.create(
         request.ctx.user, body.get("service_code"), body.get("form", {}), body.get("materials", [])
     )
+    await request.app.ctx.notifier.kick()
     return json(application_view(app), status=201)
 
 
@@ -59,6 +60,7 @@ async def _citizen_move(request: Request, application_id: int, to: Status) -> HT
     app = await request.app.ctx.applications.transition(
         application_id, to, version, Actor("citizen", request.ctx.user.id), note=body.get("note", "")
     )
+    await request.app.ctx.notifier.kick()
     return json(application_view(app))
 
 

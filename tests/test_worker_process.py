@@ -170,3 +170,67 @@ async def test_delivery_resumes_by_itself_after_redis_restarts(db: None, tmp_pat
     pages = collections.Counter((m["touser"], m["body"].get("page")) for m in sent)
     assert all(n == 1 for n in pages.values())
     assert await Notification.all().count() == count
+
+
+@pytest.mark.slow
+async def test_websocket_on_one_process_hears_a_transition_made_through_another(db: None, tmp_path: Path) -> None:
+    import json
+
+    import websockets
+
+    from app.staff import hash_password
+    from models import Staff
+    from tests.helpers import start_service, wait_for_http
+
+    await load_items([dict(i) for i in seed() if i["code"] == SERVICE], "seed")
+    await Staff.create(username="xproc", password_hash=hash_password("correct-horse-battery"), role="clerk")
+    redis_port = free_port()
+    with scratch_redis(redis_port):
+        env = service_env(
+            SHENGSHI_VAR_DIR=str(tmp_path), DATABASE_URL=database_url(), REDIS_URL=f"redis://127.0.0.1:{redis_port}/0"
+        )
+        a = start_service(free_port(), env, tmp_path / "a.log")
+        b = start_service(free_port(), {**env, "RUN_WORKER_IN_PROCESS": "false"}, tmp_path / "b.log")
+        try:
+            wait_for_http(a.url + "/healthz")
+            wait_for_http(b.url + "/healthz")
+            async with httpx.AsyncClient(base_url=a.url, timeout=20) as http:
+                login = (await http.post("/api/v1/auth/wx-login", json={"code": "xproc.1"})).json()
+                citizen = {"Authorization": f"Bearer {login['access_token']}"}
+                verified = await http.post(
+                    "/api/v1/auth/real-name",
+                    json={"name": "王小明", "id_number": "440106198501011237"},
+                    headers=citizen,
+                )
+                assert verified.status_code == 200, verified.text
+                app = (await http.post(
+                    "/api/v1/applications",
+                    json={"service_code": SERVICE, "form": {}, "materials": await load_required_uploads()},
+                    headers=citizen,
+                )).json()  # fmt: skip
+                staff = (
+                    await http.post(
+                        "/api/v1/admin/login", json={"username": "xproc", "password": "correct-horse-battery"}
+                    )
+                ).json()
+                ws_url = b.url.replace("http://", "ws://") + "/api/v1/ws"
+                async with websockets.connect(ws_url, additional_headers=citizen) as ws:
+                    await ws.send(json.dumps({"type": "ping"}))
+                    assert json.loads(await ws.recv()) == {"type": "pong"}
+                    moved = await http.post(
+                        f"/api/v1/admin/applications/{app['id']}/transitions",
+                        json={"to": "accepted", "version": app["version"]},
+                        headers={"Authorization": f"Bearer {staff['access_token']}"},
+                    )
+                    assert moved.status_code == 200, moved.text
+                    while True:
+                        message = json.loads(await asyncio.wait_for(ws.recv(), 20))
+                        if (
+                            message["type"] == "notification"
+                            and message["notification"]["data"]["status"] == "accepted"
+                        ):
+                            break
+            assert message["notification"]["application_id"] == app["id"]
+        finally:
+            assert a.stop() == 0, a.output[-3000:]
+            assert b.stop() == 0, b.output[-3000:]
