@@ -32,6 +32,8 @@ import httpx
 import websockets
 
 ROOT = Path(__file__).resolve().parent.parent
+# What the caller asked for, read before each size's set-up changes the environment.
+GIVEN_DATABASE_URL = os.environ.get("DATABASE_URL", "")
 sys.path.insert(0, str(ROOT))
 SERVICE = "440000-CRJ-004-01"
 PASSWORD = "bench-password-123"  # noqa: S105 - a throw-away account in a throw-away database
@@ -96,13 +98,14 @@ async def prepare(env: dict[str, str], users: int, samples: int) -> tuple[list[s
 async def run_size(clients: int, samples: int, workdir: Path) -> dict[str, float]:
     env = {
         "SHENGSHI_VAR_DIR": str(workdir),
-        "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite://{workdir / 'push.sqlite3'}",
+        "DATABASE_URL": GIVEN_DATABASE_URL or f"sqlite://{workdir / 'push.sqlite3'}",
         "RATE_LIMIT_ENABLED": "false",
         "LOG_LEVEL": "WARNING",
     }
     if os.environ.get("REDIS_URL"):
         env["REDIS_URL"] = os.environ["REDIS_URL"]
-    tokens, applications, _ = await prepare(env, clients, samples)
+    # A task of its own, so the ORM set up for this size does not linger into the next one.
+    tokens, applications, _ = await asyncio.create_task(prepare(env, clients, samples))
     port = free_port()
     log = open(workdir / "server.log", "w")  # noqa: SIM115 - closed below
     server = subprocess.Popen(
