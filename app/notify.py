@@ -33,7 +33,7 @@ from tortoise.exceptions import IntegrityError
 
 from app.background import stop_requested
 from app.wechat import WeChatError, WeChatGateway
-from models import Delivery, Notification, OutboxMessage, SubscriptionGrant, User
+from models import Delivery, Follower, Notification, OutboxMessage, SubscriptionGrant, User
 
 log = logging.getLogger("shengshi.notify")
 
@@ -95,6 +95,8 @@ class Notifier:
         name: str | None = None,
         claim_idle_ms: int = CLAIM_IDLE_MS,
         redispatch_after_s: float = 120.0,
+        official_account: WeChatGateway | None = None,
+        mp_template_id: str = "",
     ):
         self.redis = redis
         self.wechat = wechat
@@ -107,6 +109,8 @@ class Notifier:
         # Longer than a delivery with all its retries can take, so only lost messages are dispatched again.
         self.redispatch_after_s = redispatch_after_s
         self._wake = asyncio.Event()
+        self.official_account = official_account
+        self.mp_template_id = mp_template_id
 
     # -- dispatcher ---------------------------------------------------------------
 
@@ -343,18 +347,29 @@ class Notifier:
             "thing4": {"value": (payload.get("note") or payload["status_text"])[:20]},
         }
         page = f"pages/application/detail?id={payload['application_id']}"
-        await self._record(outbox, "sending", template.template_id, 0)
+        outcome = await self._send(
+            outbox,
+            template.template_id,
+            lambda: self.wechat.send_subscribe_message(user.openid, template.template_id, data, page=page),
+        )
+        if outcome[0] not in ("sent", "refused"):
+            await self._release_grant(grant, template)
+        return outcome
+
+    async def _send(self, outbox: OutboxMessage, detail: str, call: Any) -> tuple[str, str]:
+        """Call WeChat once, with a 'sending' mark first; classify the answer."""
+        await self._record(outbox, "sending", detail, 0)
         try:
-            await self.wechat.send_subscribe_message(user.openid, template.template_id, data, page=page)
+            await call()
         except WeChatError as exc:
             if exc.errcode in REFUSED:
                 return "refused", f"{exc.errcode}: {REFUSED[exc.errcode]}"
-            await self._release_grant(grant, template)
             if exc.maybe_sent:
                 # It may have arrived: retrying could send it twice. Staff can see and replay it.
                 return "uncertain", "no answer after the request was sent"
+            await self._record(outbox, "retrying", "", 0)
             raise Retry(f"{exc.errcode}: {exc.errmsg}" if exc.errcode is not None else exc.errmsg) from None
-        return "sent", template.template_id
+        return "sent", detail
 
     async def _claim_grant(self, user_id: int, template: Template) -> SubscriptionGrant | None:
         grants = SubscriptionGrant.filter(user_id=user_id, template_id=template.template_id)
@@ -370,8 +385,34 @@ class Notifier:
             await SubscriptionGrant.filter(id=grant.id).update(used_at=None)
 
     async def _deliver_template(self, outbox: OutboxMessage) -> tuple[str, str]:
-        # Official-account template messages go to followers, linked by unionid (the official-account issue).
-        return "skipped", "not a follower of the official account"
+        """The official account's template message, to users who follow it (linked by unionid)."""
+        if self.official_account is None or not self.mp_template_id:
+            return "skipped", "official account not configured"
+        user = await User.get_or_none(id=outbox.user_id)
+        follower = None
+        if user is not None:
+            follower = await Follower.filter(user_id=user.id, subscribed=True).first()
+            if follower is None and user.unionid:
+                follower = await Follower.filter(unionid=user.unionid, subscribed=True).first()
+        if follower is None:
+            return "skipped", "not a follower of the official account"
+        payload = outbox.payload
+        data = {
+            "first": {"value": f"您的办件「{payload['service_name']}」有新进度"},
+            "keyword1": {"value": payload["service_name"]},
+            "keyword2": {"value": payload["status_text"]},
+            "keyword3": {"value": payload["at"][:16].replace("T", " ")},
+            "remark": {"value": payload.get("note") or "点击查看详情"},
+        }
+        mini_program = {"pagepath": f"pages/application/detail?id={payload['application_id']}"}
+        gateway = self.official_account
+        return await self._send(
+            outbox,
+            self.mp_template_id,
+            lambda: gateway.call(
+                lambda c: c.message.send_template(follower.openid, self.mp_template_id, data, mini_program=mini_program)
+            ),
+        )
 
     # -- staff tools ------------------------------------------------------------------
 

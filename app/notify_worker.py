@@ -17,7 +17,7 @@ from app.notify import Notifier, default_templates
 from app.observability import configure_logging
 from app.redis_client import connect_redis
 from app.settings import Settings
-from app.wechat import WeChatGateway, wechat_base_url
+from app.wechat import WeChatGateway, official_account_gateway, wechat_base_url
 
 log = logging.getLogger("shengshi.worker")
 
@@ -34,6 +34,8 @@ async def run_worker(settings: Settings, name: str | None = None) -> None:
         retry_base_s=settings.notify_retry_base_s,
         claim_idle_ms=settings.notify_claim_idle_ms,
         redispatch_after_s=settings.notify_redispatch_s,
+        official_account=official_account_gateway(redis, settings, wechat_base_url(settings)),
+        mp_template_id=settings.mp_template_id,
         name=name,
     )
     stop = asyncio.Event()

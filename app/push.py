@@ -16,6 +16,15 @@ from app.background import stop_requested
 from app.notify import PUSH_PREFIX
 
 log = logging.getLogger("shengshi.push")
+CONNECTIONS_PREFIX = "shengshi:ws_connections:"
+
+
+async def total_connections(redis: Any) -> int:
+    """Open WebSockets across every worker."""
+    total = 0
+    async for key in redis.scan_iter(match=CONNECTIONS_PREFIX + "*", count=100):
+        total += int(await redis.get(key) or 0)
+    return total
 
 
 class PushHub:
@@ -35,6 +44,15 @@ class PushHub:
             sockets.discard(ws)
             if not sockets:
                 del self._sockets[user_id]
+
+    async def report_forever(self, redis: Any, name: str) -> None:
+        """Publish this worker's open-socket count (expiring, so a dead worker's count goes away)."""
+        while True:
+            if stop_requested():
+                raise asyncio.CancelledError
+            with contextlib.suppress(Exception):
+                await redis.set(f"{CONNECTIONS_PREFIX}{name}", self.connections, ex=5)
+            await asyncio.sleep(1.0)
 
     async def deliver(self, user_id: int, message: str) -> None:
         for ws in list(self._sockets.get(user_id, ())):

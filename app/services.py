@@ -8,12 +8,12 @@ from app.applications import ApplicationService
 from app.assistant import ChatService, build_from_database, listen_for_reloads
 from app.auth import AuthService
 from app.identity import IdentityProvider
-from app.notify import Notifier, default_templates
+from app.notify import Notifier, consumer_name, default_templates
 from app.push import PushHub
 from app.security.pii import PiiCipher
 from app.security.tokens import TokenService
 from app.settings import DEV_IDENTITY_KEY
-from app.wechat import WeChatGateway, wechat_base_url
+from app.wechat import WeChatGateway, official_account_gateway, wechat_base_url
 from app.workdays import WorkCalendar
 
 
@@ -48,6 +48,8 @@ def setup_services(app: Sanic) -> None:
             retry_base_s=settings.notify_retry_base_s,
             claim_idle_ms=settings.notify_claim_idle_ms,
             redispatch_after_s=settings.notify_redispatch_s,
+            official_account=official_account_gateway(app.ctx.redis, settings, wechat_base),
+            mp_template_id=settings.mp_template_id,
         )
         app.ctx.chat = ChatService(app.ctx.redis, await build_from_database(strict=False))
 
@@ -62,6 +64,11 @@ def setup_services(app: Sanic) -> None:
         await app.ctx.push.listen(app.ctx.redis)
 
     app.ctx.background.register("push-listener", push_listener)
+
+    async def report_connections() -> None:
+        await app.ctx.push.report_forever(app.ctx.redis, consumer_name())
+
+    app.ctx.background.register("ws-gauge", report_connections)
     if settings.run_worker_in_process:
         # Development: the notification worker runs inside the web process (the Procfile runs its own).
         for name in ("dispatcher", "kick_listener", "consumer", "retry_pump"):

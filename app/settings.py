@@ -24,6 +24,7 @@ MIN_SECRET_LENGTH = 32
 DEV_MP_TOKEN = "shengshi-dev-token"  # noqa: S105 (development only; production requires its own)
 DEV_MP_AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 DEV_MP_APPID = "wxdevmp0000000000"
+DEV_MP_SECRET = "shengshi-dev-mp-secret"  # noqa: S105 (development only, answered by the fake platform)
 DEV_WXA_APPID = "wxdevmini00000000"
 DEV_IDENTITY_KEY = "shengshi-dev-identity-key"
 DEV_WXA_SECRET = "shengshi-dev-wxa-secret"  # noqa: S105 (development only, answered by the fake platform)
@@ -86,6 +87,9 @@ class Settings:
     notify_claim_idle_ms: int = 30_000
     notify_redispatch_s: float = 120.0
     subscribe_template_id: str = "shengshi-progress-dev"
+    mp_appid: str = DEV_MP_APPID
+    mp_secret: str = DEV_MP_SECRET
+    mp_template_id: str = "shengshi-mp-progress-dev"
     identity_api_url: str | None = None
     identity_api_key: str | None = None
 
@@ -182,6 +186,9 @@ class Settings:
             notify_claim_idle_ms=_int(env, "NOTIFY_CLAIM_IDLE_MS", 30_000, problems),
             notify_redispatch_s=float(_int(env, "NOTIFY_REDISPATCH_S", 120, problems)),
             subscribe_template_id=env.get("SUBSCRIBE_TEMPLATE_ID", "").strip() or "shengshi-progress-dev",
+            mp_appid=env.get("MP_APPID", "").strip() or ("" if production else DEV_MP_APPID),
+            mp_secret=env.get("MP_SECRET", "").strip() or ("" if production else DEV_MP_SECRET),
+            mp_template_id=env.get("MP_TEMPLATE_ID", "").strip() or "shengshi-mp-progress-dev",
         )
         if settings.request_max_size <= 0 or settings.request_max_size > 50_000_000:
             problems.append("REQUEST_MAX_SIZE must be between 1 and 50000000 bytes")

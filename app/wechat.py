@@ -43,6 +43,13 @@ def wechat_base_url(settings: Any, port: int | None = None) -> str:
     return WECHAT_BASE
 
 
+def official_account_gateway(redis: Any, settings: Any, base_url: str | Callable[[], str]) -> WeChatGateway | None:
+    """The official account's gateway (its own appid, secret and access token), if it is configured."""
+    if not settings.mp_appid or not settings.mp_secret:
+        return None
+    return WeChatGateway(redis, settings.mp_appid, settings.mp_secret, base_url=base_url)
+
+
 class WeChatError(Exception):
     """WeChat answered with an error code (``errcode``), or not at all (``errcode`` None)."""
 

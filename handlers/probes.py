@@ -54,8 +54,17 @@ async def readyz(request: Request) -> HTTPResponse:
 @openapi.exclude()
 async def metrics(request: Request) -> HTTPResponse:
     """Prometheus metrics of every worker, aggregated through Redis."""
+    from app.push import total_connections
+    from models import OutboxMessage
+
+    redis = request.app.ctx.redis
     try:
-        body = await request.app.ctx.metrics.render(request.app.ctx.redis)
+        gauges = {
+            "shengshi_websocket_connections": await total_connections(redis),
+            # Notifications written but not yet delivered (or given up on).
+            "shengshi_outbox_backlog": await OutboxMessage.filter(delivered_at=None).count(),
+        }
+        body = await request.app.ctx.metrics.render(redis, gauges)
     except Exception as exc:
-        raise ServiceUnavailable("Metrics are unavailable while Redis is unreachable") from exc
+        raise ServiceUnavailable("Metrics are unavailable while Redis or the database is unreachable") from exc
     return text(body, content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -3,13 +3,14 @@
 from models.applications import Application, ApplicationEvent, OutboxMessage, Staff, Status
 from models.assistant import UnmatchedQuestion
 from models.catalog import ServiceItem, ServiceItemChange
-from models.notifications import Delivery, Notification, SubscriptionGrant
+from models.notifications import Delivery, Follower, Notification, SubscriptionGrant
 from models.users import Level, RefreshToken, User
 
 __all__ = [
     "Application",
     "ApplicationEvent",
     "Delivery",
+    "Follower",
     "Level",
     "Notification",
     "OutboxMessage",

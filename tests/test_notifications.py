@@ -10,7 +10,7 @@ import httpx
 import pytest
 import websockets
 
-from models import Delivery, OutboxMessage
+from models import Delivery, Follower, OutboxMessage
 from tests.test_applications import World, seed
 
 TEMPLATE = "shengshi-progress-dev"
@@ -59,6 +59,9 @@ async def test_every_step_reaches_the_app_and_wechat_once(world: World) -> None:
     bad = await world.http.post("/api/v1/subscriptions", json={"granted": ["made-up"]}, headers=citizen)
     assert bad.status_code == 400
     clerk = await world.staff("notifier")
+    me = (await world.http.get("/api/v1/me", headers=citizen)).json()["user"]
+    # A follower of the official account (the official-account webhook links them by unionid).
+    await Follower.create(openid="o-mp-notified", user_id=me["id"], subscribed=True)
     app = (await world.apply(citizen)).json()
     app = (await world.move(clerk, app, "accepted")).json()
     app = (await world.move(clerk, app, "reviewing")).json()
@@ -90,7 +93,10 @@ async def test_every_step_reaches_the_app_and_wechat_once(world: World) -> None:
     phrases = [m["data"]["phrase2"]["value"] for m in messages]
     assert phrases == ["已提交", "已受理", "审核中", "需补正材料", "已重新提交", "审核中", "审批通过", "已办结"]
     template = await deliveries(app["id"], "template")
-    assert {d.status for d in template} == {"skipped"}
+    assert {d.status for d in template} == {"sent"}
+    mp = (await world.http.get("/__fakewx/_sent", params={"endpoint": "cgi-bin/message/template/send"})).json()["sent"]
+    assert len(mp) == steps and {m["touser"] for m in mp} == {"o-mp-notified"}
+    assert [m["data"]["keyword2"]["value"] for m in mp][-1] == "已办结"
     read = await world.http.post(f"/api/v1/notifications/{returned['id']}/read", headers=citizen)
     assert read.json()["read"] is True
     assert (await world.http.get("/api/v1/notifications", headers=citizen)).json()["unread"] == steps - 1
@@ -100,8 +106,12 @@ async def test_every_step_reaches_the_app_and_wechat_once(world: World) -> None:
 
 async def test_without_a_grant_only_the_app_is_notified(world: World) -> None:
     citizen = await world.citizen("nogrant")
+    me = (await world.http.get("/api/v1/me", headers=citizen)).json()["user"]
+    # Unfollowed: no template message either.
+    await Follower.create(openid="o-mp-gone", user_id=me["id"], subscribed=False)
     app = (await world.apply(citizen)).json()
     assert await eventually(lambda: _statuses(app["id"], "subscribe", {"skipped"}))
+    assert await eventually(lambda: _statuses(app["id"], "template", {"skipped"}))
     assert await sent(world.http) == []
     assert len((await world.http.get("/api/v1/notifications", headers=citizen)).json()["items"]) == 1
 
@@ -178,6 +188,11 @@ async def test_websocket_receives_the_push(world: World) -> None:
     async with websockets.connect(url) as ws:
         await ws.send(json.dumps({"type": "auth", "token": token}))
         assert json.loads(await ws.recv()) == {"type": "auth", "ok": True}
+
+        async def gauge_counts_it() -> bool:
+            return "shengshi_websocket_connections 1" in (await world.http.get("/metrics")).text
+
+        assert await eventually(gauge_counts_it)
         await world.move(clerk, app, "accepted")
         while True:
             message = json.loads(await asyncio.wait_for(ws.recv(), 15))

@@ -41,6 +41,8 @@ async def test_metrics_count_requests_per_route(client: httpx.AsyncClient) -> No
     assert 'shengshi_http_requests_total{route="/healthz",method="GET",status="200"} 3' in body
     assert 'status="404"' in body
     assert 'shengshi_http_request_duration_seconds_count{route="/healthz"} 3' in body
+    assert "shengshi_websocket_connections 0" in body
+    assert "shengshi_outbox_backlog 0" in body
 
 
 def test_readyz_names_redis_and_recovers_without_restart(tmp_path: Path) -> None:
