@@ -347,14 +347,16 @@ class Notifier:
             "thing4": {"value": (payload.get("note") or payload["status_text"])[:20]},
         }
         page = f"pages/application/detail?id={payload['application_id']}"
-        outcome = await self._send(
-            outbox,
-            template.template_id,
-            lambda: self.wechat.send_subscribe_message(user.openid, template.template_id, data, page=page),
-        )
-        if outcome[0] not in ("sent", "refused"):
+        try:
+            return await self._send(
+                outbox,
+                template.template_id,
+                lambda: self.wechat.send_subscribe_message(user.openid, template.template_id, data, page=page),
+            )
+        except Retry:
+            # Not sent: the grant is still the user's for the next attempt.
             await self._release_grant(grant, template)
-        return outcome
+            raise
 
     async def _send(self, outbox: OutboxMessage, detail: str, call: Any) -> tuple[str, str]:
         """Call WeChat once, with a 'sending' mark first; classify the answer."""
