@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from app.background import stop_requested
+from app.background import keep_running, listen
 from app.catalog import CATEGORIES, FIELDS
 from intents.build import build_assistant
 from intents.dialog import Assistant
@@ -141,25 +141,8 @@ async def publish_reload(redis: Any) -> int:
 
 async def listen_for_reloads(service: ChatService, redis: Any) -> None:
     """Rebuild on every reload message; reconnect by itself when Redis goes away."""
-    while True:
-        if stop_requested():
-            raise asyncio.CancelledError
-        pubsub = redis.pubsub()
-        try:
-            await pubsub.subscribe(RELOAD_CHANNEL)
-            while True:
-                if stop_requested():
-                    raise asyncio.CancelledError
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                if message is not None:
-                    await service.reload()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            if stop_requested():
-                raise asyncio.CancelledError from None
-            log.warning("reload listener lost Redis; retrying in 1 s")
-            await asyncio.sleep(1.0)
-        finally:
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()
+
+    async def reload(_: dict[str, Any]) -> None:
+        await service.reload()
+
+    await keep_running("reload listener", lambda: listen(redis, lambda p: p.subscribe(RELOAD_CHANNEL), reload))

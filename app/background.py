@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sanic import Sanic
 
@@ -21,6 +23,52 @@ def stop_requested() -> bool:
     """
     task = asyncio.current_task()
     return bool(task and task.cancelling())
+
+
+def unexpected(exc: BaseException) -> bool:
+    """Whether an error deserves its traceback in the log (an outage of Redis or the database does not)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+    from tortoise.exceptions import DBConnectionError, OperationalError
+
+    outages = (RedisConnectionError, RedisTimeoutError, OSError, DBConnectionError, OperationalError)
+    return not isinstance(exc, outages)
+
+
+async def keep_running(name: str, body: Callable[[], Awaitable[None]]) -> None:
+    """Run ``body`` again after any error (a second's pause) until this task is stopped."""
+    while True:
+        if stop_requested():
+            raise asyncio.CancelledError
+        try:
+            await body()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if stop_requested():
+                raise asyncio.CancelledError from None
+            log.warning("%s failed (%s); retrying in 1 s", name, type(exc).__name__, exc_info=unexpected(exc))
+            await asyncio.sleep(1.0)
+
+
+async def listen(
+    redis: Any,
+    subscribe: Callable[[Any], Awaitable[Any]],
+    on_message: Callable[[dict[str, Any]], Awaitable[None]],
+) -> None:
+    """Subscribe (``subscribe(pubsub)``) and hand each message to ``on_message`` until stopped or Redis fails."""
+    pubsub = redis.pubsub()
+    try:
+        await subscribe(pubsub)
+        while True:
+            if stop_requested():
+                raise asyncio.CancelledError
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            if message is not None:
+                await on_message(message)
+    finally:
+        with contextlib.suppress(Exception):
+            await pubsub.aclose()
 
 
 class BackgroundTasks:

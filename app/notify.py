@@ -31,7 +31,7 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
-from app.background import stop_requested
+from app.background import keep_running, listen, stop_requested
 from app.wechat import WeChatError, WeChatGateway
 from models import Delivery, Follower, Notification, OutboxMessage, SubscriptionGrant, User
 
@@ -60,17 +60,6 @@ class Template:
 
 def default_templates(progress_id: str) -> list[Template]:
     return [Template(progress_id, "办件进度提醒", "每一步办理进度（受理、补正、审批、办结）", True)]
-
-
-def unexpected(exc: BaseException) -> bool:
-    """Whether an error deserves its traceback in the log (an outage of Redis or the database does not)."""
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
-    from tortoise.exceptions import DBConnectionError, OperationalError
-
-    return not isinstance(
-        exc, RedisConnectionError | RedisTimeoutError | OSError | DBConnectionError | OperationalError
-    )
 
 
 class Retry(Exception):
@@ -139,35 +128,20 @@ class Notifier:
             await self.redis.publish(KICK_CHANNEL, "1")
 
     async def run_kick_listener(self) -> None:
-        while True:
-            if stop_requested():
-                raise asyncio.CancelledError
-            pubsub = self.redis.pubsub()
-            try:
-                await pubsub.subscribe(KICK_CHANNEL)
-                while True:
-                    if stop_requested():
-                        raise asyncio.CancelledError
-                    if await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0) is not None:
-                        self._wake.set()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if stop_requested():
-                    raise asyncio.CancelledError from None
-                log.warning("kick listener failed (%s); retrying in 1 s", type(exc).__name__)
-                await asyncio.sleep(1.0)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+        async def wake(_: dict[str, Any]) -> None:
+            self._wake.set()
+
+        await keep_running("kick listener", lambda: listen(self.redis, lambda p: p.subscribe(KICK_CHANNEL), wake))
 
     async def run_dispatcher(self, idle_s: float = 0.5) -> None:
-        last_sweep = 0.0
         loop = asyncio.get_running_loop()
-        while True:
-            if stop_requested():
-                raise asyncio.CancelledError
-            try:
+        last_sweep = 0.0
+
+        async def turn() -> None:
+            nonlocal last_sweep
+            while True:
+                if stop_requested():
+                    raise asyncio.CancelledError
                 if loop.time() - last_sweep > min(10.0, self.redispatch_after_s / 2):
                     last_sweep = loop.time()
                     await self.redispatch_stale()
@@ -176,13 +150,8 @@ class Notifier:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), idle_s)
                     self._wake.clear()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if stop_requested():
-                    raise asyncio.CancelledError from None
-                log.warning("dispatcher failed (%s); retrying in 1 s", type(exc).__name__, exc_info=unexpected(exc))
-                await asyncio.sleep(1.0)
+
+        await keep_running("dispatcher", turn)
 
     # -- consumer -----------------------------------------------------------------
 
@@ -195,19 +164,12 @@ class Notifier:
 
     async def run_consumer(self, block_ms: int = 1000) -> None:
         """Own pending entries first, then new ones; claim those idle too long. Reconnects by itself."""
-        while True:
-            if stop_requested():
-                raise asyncio.CancelledError
-            try:
-                await self.ensure_group()
-                await self._consume(block_ms)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if stop_requested():
-                    raise asyncio.CancelledError from None
-                log.warning("consumer failed (%s); retrying in 1 s", type(exc).__name__, exc_info=unexpected(exc))
-                await asyncio.sleep(1.0)
+
+        async def turn() -> None:
+            await self.ensure_group()
+            await self._consume(block_ms)
+
+        await keep_running("consumer", turn)
 
     async def _consume(self, block_ms: int) -> None:
         cursor = "0"
@@ -294,19 +256,14 @@ class Notifier:
         return moved
 
     async def run_retry_pump(self, idle_s: float = 0.2) -> None:
-        while True:
-            if stop_requested():
-                raise asyncio.CancelledError
-            try:
+        async def turn() -> None:
+            while True:
+                if stop_requested():
+                    raise asyncio.CancelledError
                 if not await self.pump_retries_once():
                     await asyncio.sleep(idle_s)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if stop_requested():
-                    raise asyncio.CancelledError from None
-                log.warning("retry pump failed (%s); retrying in 1 s", type(exc).__name__, exc_info=unexpected(exc))
-                await asyncio.sleep(1.0)
+
+        await keep_running("retry pump", turn)
 
     # -- channels ---------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import logging
 from collections import defaultdict
 from typing import Any
 
-from app.background import stop_requested
+from app.background import keep_running, listen, stop_requested
 from app.notify import PUSH_PREFIX
 
 log = logging.getLogger("shengshi.push")
@@ -61,32 +61,12 @@ class PushHub:
 
     async def listen(self, redis: Any) -> None:
         """Forward published messages to local sockets; reconnect by itself after Redis restarts."""
-        while True:
-            if stop_requested():
-                raise asyncio.CancelledError
-            pubsub = redis.pubsub()
-            try:
-                await pubsub.psubscribe(PUSH_PREFIX + "*")
-                while True:
-                    if stop_requested():
-                        raise asyncio.CancelledError
-                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                    if message is None:
-                        continue
-                    channel = message["channel"]
-                    channel = channel.decode() if isinstance(channel, bytes) else channel
-                    data = message["data"]
-                    data = data.decode() if isinstance(data, bytes) else data
-                    user = channel[len(PUSH_PREFIX) :]
-                    if user.isdigit():
-                        await self.deliver(int(user), data)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                if stop_requested():
-                    raise asyncio.CancelledError from None
-                log.warning("push listener lost Redis; retrying in 1 s")
-                await asyncio.sleep(1.0)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+
+        async def forward(message: dict[str, Any]) -> None:
+            channel, data = message["channel"], message["data"]
+            channel = channel.decode() if isinstance(channel, bytes) else channel
+            user = channel[len(PUSH_PREFIX) :]
+            if user.isdigit():
+                await self.deliver(int(user), data.decode() if isinstance(data, bytes) else data)
+
+        await keep_running("push listener", lambda: listen(redis, lambda p: p.psubscribe(PUSH_PREFIX + "*"), forward))
