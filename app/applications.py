@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from tortoise.transactions import in_transaction
 
-from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.errors import Conflict, NotFound, ValidationFailed
 from app.workdays import WorkCalendar
 from models import Application, ApplicationEvent, OutboxMessage, ServiceItem, Status, User
 
@@ -266,8 +266,3 @@ class ApplicationService:
         if app is None:
             raise NotFound("No such application")
         return app, await ApplicationEvent.filter(application_id=app.id).order_by("id")
-
-    @staticmethod
-    def require_owner(app: Application, user: User) -> None:
-        if app.user_id != user.id:  # type: ignore[attr-defined]
-            raise Forbidden("Not your application")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.background import keep_running, listen
-from app.catalog import CATEGORIES, FIELDS
+from app.catalog import CATEGORIES, export_items
 from intents.build import build_assistant
 from intents.dialog import Assistant
 from intents.text import normalise
@@ -32,9 +32,7 @@ _SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 async def catalog_items() -> list[dict[str, Any]]:
-    from models import ServiceItem
-
-    return [{name: getattr(row, name) for name in FIELDS} for row in await ServiceItem.all().order_by("code")]
+    return await export_items()
 
 
 async def build_from_database(strict: bool = True) -> Assistant:

@@ -270,9 +270,6 @@ class AuthService:
         await user.save(update_fields=["phone_enc", "phone_mask", "updated_at"])
         return user
 
-    def session_key(self, encrypted: str) -> str:
-        return self.pii.decrypt(encrypted, FIELD_SESSION_KEY)
-
 
 def _login_error(exc: WeChatError) -> Exception:
     """WeChat's answer to a code, as an error the client can act on."""

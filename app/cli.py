@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Callable
 
 from app.settings import Settings, SettingsError
 
@@ -341,14 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", required=True, help="viewer | clerk | editor | publisher | agent | admin")
     p.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     p.set_defaults(func=cmd_staff_create)
-
-    for register in EXTRA_COMMANDS:
-        register(sub)
     return parser
-
-
-# Later areas (catalog, ask, staff …) add their sub-commands here.
-EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,7 @@ from typing import Any
 from sanic import Request
 
 from app.errors import Forbidden, RateLimited, Unauthorized
+from app.guards import bearer_token
 from app.security.tokens import STAFF_TTL_S, InvalidToken, TokenService
 from models import Staff
 
@@ -71,8 +72,6 @@ def require_staff(*roles: str) -> Callable[[Callable[..., Awaitable[Any]]], Call
     def decorator(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         @functools.wraps(handler)
         async def wrapped(request: Request, *args: Any, **kwargs: Any) -> Any:
-            from app.guards import bearer_token
-
             try:
                 claims = request.app.ctx.tokens.decode(bearer_token(request), "staff")
             except InvalidToken as exc:

@@ -82,14 +82,13 @@ async def prepare(env: dict[str, str], users: int, samples: int) -> tuple[list[s
         ]
         tokens = TokenService(settings.jwt_secret, settings.jwt_secret_id)
         service = ApplicationService(WorkCalendar.from_file())
-        created = await User.bulk_create(
+        await User.bulk_create(
             [User(openid=f"o-bench-{n}", level=Level.L2, id_number_mask="4403**********1232") for n in range(users)]
         )
         rows = await User.filter(openid__startswith="o-bench-").order_by("id")
         access = [tokens.issue("access", str(u.id), ACCESS_TTL_S, fam=f"bench-{u.id}").token for u in rows]
         applications = [(await service.create(u, SERVICE, {}, uploads)).id for u in rows[:samples]]
         await Staff.create(username="bench", password_hash=hash_password(PASSWORD), role="clerk")
-        del created
     finally:
         await close_db()
     return access, applications, SERVICE

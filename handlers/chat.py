@@ -10,6 +10,7 @@ from sanic_ext import openapi
 
 from app.assistant import MAX_TEXT_LENGTH
 from app.errors import ValidationFailed
+from app.guards import bearer_token
 from app.ratelimit import rate_limit
 from handlers.common import json_object
 
@@ -21,8 +22,6 @@ async def optional_user_id(request: Request) -> int | None:
     header = request.headers.get("authorization")
     if not header:
         return None
-    from app.guards import bearer_token
-
     principal = await request.app.ctx.auth.authenticate(bearer_token(request))
     request.ctx.user_id = principal.user_id
     return principal.user_id

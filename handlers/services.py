@@ -9,7 +9,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 from sanic_ext import openapi
 
-from app.catalog import APPLICANT_TYPES, CATEGORIES, CODE_PATTERN, FIELDS, LIFE_EVENTS, ONLINE_LEVELS
+from app.catalog import APPLICANT_TYPES, CATEGORIES, CODE_PATTERN, LIFE_EVENTS, ONLINE_LEVELS, item_dict
 from app.errors import NotFound, ValidationFailed
 from models import ServiceItem, ServiceItemChange
 
@@ -112,7 +112,7 @@ async def service_detail(request: Request, code: str) -> HTTPResponse:
     if row is None:
         raise NotFound("No service item with this code")
     history = await ServiceItemChange.filter(code=row.code).order_by("version")
-    body = {name: getattr(row, name) for name in FIELDS}
+    body = item_dict(row)
     body.update(
         version=row.version,
         updated_at=row.updated_at.isoformat(),

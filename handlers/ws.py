@@ -16,6 +16,7 @@ from sanic import Blueprint, Request
 from sanic.server.websockets.impl import WebsocketImplProtocol
 
 from app.errors import ShengshiError
+from app.guards import bearer_token
 from handlers.chat import chat_text
 
 bp = Blueprint("ws")
@@ -52,8 +53,6 @@ async def websocket(request: Request, ws: WebsocketImplProtocol) -> None:
     connection = Connection(request, ws)
     try:
         if request.headers.get("authorization"):
-            from app.guards import bearer_token
-
             try:
                 connection.log_in((await request.app.ctx.auth.authenticate(bearer_token(request))).user_id)
             except ShengshiError as exc:

@@ -20,7 +20,7 @@ from miniprogram_stub.fake_wechat import create_fake_app
 from models import Delivery, Level, Notification, OutboxMessage, SubscriptionGrant, User
 from tests.conftest import RunningServer, database_url
 from tests.helpers import ROOT, free_port, scratch_redis, service_env
-from tests.test_applications import SERVICE, seed
+from tests.test_applications import SERVICE, seed, uploads
 
 SUBSCRIBE = "cgi-bin/message/subscribe/send"
 FINISHED = {"sent", "skipped", "refused", "uncertain", "dead"}
@@ -33,16 +33,10 @@ async def make_applications(count: int) -> list[int]:
     for n in range(count):
         user = await User.create(openid=f"o-worker-{n}", level=Level.L2, id_number_mask="4403**********1232")
         await SubscriptionGrant.create(user_id=user.id, template_id="shengshi-progress-dev", long_term=True)
-        item_materials = await load_required_uploads()
+        item_materials = await uploads(SERVICE)
         app = await service.create(user, SERVICE, {"n": n}, item_materials)
         ids.append(app.id)
     return ids
-
-
-async def load_required_uploads() -> list[dict]:
-    from tests.test_applications import uploads
-
-    return await uploads(SERVICE)
 
 
 def start_worker(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], object]:
@@ -205,7 +199,7 @@ async def test_websocket_on_one_process_hears_a_transition_made_through_another(
                 assert verified.status_code == 200, verified.text
                 app = (await http.post(
                     "/api/v1/applications",
-                    json={"service_code": SERVICE, "form": {}, "materials": await load_required_uploads()},
+                    json={"service_code": SERVICE, "form": {}, "materials": await uploads(SERVICE)},
                     headers=citizen,
                 )).json()  # fmt: skip
                 staff = (
