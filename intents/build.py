@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from intents.dialog import Assistant, Family, Thresholds
+from intents.dialog import OUT_OF_SCOPE_PREFIX, Assistant, Family, Thresholds
 from intents.engine import Analyzer, Intent, IntentIndex, vocabulary_of
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -30,6 +31,15 @@ def load_synonyms(path: Path = DATA_DIR / "synonyms.yaml") -> dict[str, list[str
     return {str(k): [str(v) for v in (vs if isinstance(vs, list) else [vs])] for k, vs in data.items()}
 
 
+def load_out_of_scope(path: Path = DATA_DIR / "out_of_scope.yaml") -> list[Intent]:
+    """Negative intents: topics that are not government services (see the data file)."""
+    data = load_yaml(path) or {}
+    return [
+        Intent(id=OUT_OF_SCOPE_PREFIX + str(t["id"]), name=str(t["id"]), phrases=tuple(str(p) for p in t["phrases"]))
+        for t in data.get("topics", [])
+    ]
+
+
 def build_assistant(
     items: Sequence[Mapping[str, Any]],
     *,
@@ -38,14 +48,66 @@ def build_assistant(
     extra_phrases: Mapping[str, Iterable[str]] | None = None,
     categories: Sequence[str] = (),
     thresholds: Thresholds | None = None,
+    extra_keywords: Mapping[str, Iterable[str]] | None = None,
+    extra_words: Iterable[str] = (),
+    answer_templates: Mapping[str, str] | None = None,
+    out_of_scope: Sequence[Intent] | None = None,
 ) -> Assistant:
-    """One immutable snapshot: analyzer, index and dialog rules. Building takes well under a second."""
+    """One immutable snapshot: analyzer, index and dialog rules. Building takes well under a second.
+
+    The optional overrides come from the operations console: phrases and keywords added to items,
+    words the tokenizer keeps whole (its user dictionary), and answer templates per item code.
+    """
     families = load_families() if families is None else families
     synonyms = load_synonyms() if synonyms is None else synonyms
+    if extra_keywords:
+        items = [
+            {**item, "keywords": [*(item.get("keywords") or ()), *extra_keywords.get(str(item["code"]), ())]}
+            for item in items
+        ]
     known = {str(item["code"]) for item in items}
     families = [f for f in families if f.codes <= known]
-    vocabulary = vocabulary_of(items) | {w for vs in synonyms.values() for w in vs}
+    vocabulary = vocabulary_of(items) | {w for vs in synonyms.values() for w in vs} | set(extra_words)
     analyzer = Analyzer(vocabulary, synonyms)
     extra = extra_phrases or {}
     intents = [Intent.from_item(item, extra.get(str(item["code"]), ())) for item in items]
-    return Assistant(IntentIndex(intents, analyzer), families, categories, thresholds)
+    intents += load_out_of_scope() if out_of_scope is None else out_of_scope
+    index = IntentIndex(intents, analyzer)
+    if answer_templates:
+        return TemplatedAssistant(index, families, categories, thresholds, templates=answer_templates)
+    return Assistant(index, families, categories, thresholds)
+
+
+# Placeholders an answer template may use; anything else in braces is left as typed.
+TEMPLATE_FIELDS = ("name", "department", "days", "visits", "fee", "materials")
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def render_answer_template(template: str, item: Mapping[str, Any]) -> str:
+    """Fill ``{name}``, ``{department}``, ``{days}``, ``{visits}``, ``{fee}``, ``{materials}`` from the item."""
+    values = {
+        "name": str(item.get("name") or ""),
+        "department": str(item.get("department") or ""),
+        "days": str(item.get("promised_time_limit_days") if item.get("promised_time_limit_days") is not None else ""),
+        "visits": str(item.get("max_visits") if item.get("max_visits") is not None else ""),
+        "fee": str(item.get("fee") or ""),
+        "materials": "、".join(
+            str(m.get("name")) for m in item.get("materials") or () if isinstance(m, Mapping) and m.get("required")
+        ),
+    }
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+
+
+class TemplatedAssistant(Assistant):
+    """An assistant whose answers for some items use a template written in the console."""
+
+    def __init__(self, *args: Any, templates: Mapping[str, str], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.templates = dict(templates)
+
+    def _answer(self, result: Any, code: str) -> Any:
+        reply = super()._answer(result, code)
+        template = self.templates.get(code)
+        if template:
+            reply.reply = render_answer_template(template, self.index.by_id[code].payload)
+        return reply

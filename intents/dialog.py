@@ -25,6 +25,9 @@ from intents.engine import Candidate, IntentIndex, MatchResult
 from intents.text import has_cjk, normalise
 
 HOTLINE = "12345"
+# Intents whose id starts with this are topics that are not government services: when one ranks
+# first the assistant declines, and they are never offered as items.
+OUT_OF_SCOPE_PREFIX = "oos:"
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ class Thresholds:
 
     fallback_coverage: float = 0.05
     # An absolute BM25 score: it grows with the catalog's IDF, so re-measure it when the catalog grows a lot.
-    fallback_score: float = 14.0
+    fallback_score: float = 12.0
     # Below this share matched in official terms, a weakly matched question is declined (0: off).
     fallback_core: float = 0.0
     weak_coverage: float = 0.35
@@ -42,6 +45,9 @@ class Thresholds:
     family_margin: float = 0.15
     # Latin-letter (pinyin) questions yield fewer kinds of features, so less total evidence.
     latin_score_factor: float = 0.5
+    # An out-of-scope topic declines the question when its score times this reaches the best item's:
+    # a wrong confident answer costs more than an honest "not a government service".
+    out_of_scope_boost: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -167,7 +173,9 @@ class Assistant:
         builtin = self._builtin(normalised)
         if builtin is not None:
             return builtin
-        result = self.index.search(text)
+        result, out_of_scope = self._search_in_scope(text)
+        if out_of_scope:
+            return self._fallback(result)
         best = result.best
         t = self.thresholds
         min_score = t.fallback_score * (t.latin_score_factor if not has_cjk(normalised) else 1.0)
@@ -203,6 +211,16 @@ class Assistant:
         return self._answer(result, best.intent.id)
 
     # -- pieces ----------------------------------------------------------------
+
+    def _search_in_scope(self, text: str) -> tuple[MatchResult, bool]:
+        """Catalog candidates only, and whether an out-of-scope topic outranked them all."""
+        result = self.index.search(text, limit=8)
+        in_scope = tuple(c for c in result.candidates if not c.intent.id.startswith(OUT_OF_SCOPE_PREFIX))
+        negative = next((c for c in result.candidates if c.intent.id.startswith(OUT_OF_SCOPE_PREFIX)), None)
+        declined = negative is not None and (
+            not in_scope or negative.score * self.thresholds.out_of_scope_boost >= in_scope[0].score
+        )
+        return MatchResult(result.text, result.normalised, in_scope[:5]), declined
 
     def _builtin(self, normalised: str) -> Reply | None:
         compact = normalised.replace(" ", "")

@@ -30,6 +30,11 @@ from typing import Any
 import jieba
 import numpy as np
 
+try:
+    import rjieba
+except ImportError:  # pragma: no cover - an optional accelerator; the Python path gives the same words
+    rjieba = None  # type: ignore[assignment]
+
 from intents.pinyin import hanzi_syllables, split_latin
 from intents.text import normalise
 
@@ -116,23 +121,89 @@ class Analyzer:
     def __init__(self, vocabulary: Iterable[str] = (), synonyms: Mapping[str, Sequence[str]] | None = None):
         self.tokenizer = jieba.Tokenizer()
         self.tokenizer.initialize()
+        # jieba-rs (rjieba) runs jieba's algorithm on jieba's dictionary in compiled code; it segments
+        # exactly as jieba does here (tests/test_segmentation.py checks it) at a fraction of the cost.
+        self.compiled = rjieba.Jieba() if rjieba is not None else None
+        user_words: list[str] = []
         for word in vocabulary:
             word = normalise(word).replace(" ", "")
             if 2 <= len(word) <= 12:
-                self.tokenizer.add_word(word, freq=2000)
+                user_words.append(word)
         self.synonyms = {
             normalise(k).replace(" ", ""): [normalise(v) for v in vs] for k, vs in (synonyms or {}).items()
         }
-        for key in self.synonyms:
-            if len(key) >= 2:
-                self.tokenizer.add_word(key, freq=2000)
+        user_words.extend(key for key in self.synonyms if len(key) >= 2)
+        for word in user_words:
+            self.tokenizer.add_word(word, freq=2000)
+            if self.compiled is not None:
+                self.compiled.add_word(word, 2000, None)
+        self._freq: dict[str, int] = self.tokenizer.FREQ
+        self._log_total = math.log(self.tokenizer.total)
+        self._log_freq: dict[str, float] = {}
+        # The dictionary is final now: expand synonyms into words once, not on every question.
+        self.synonym_words = {key: [w for v in vs for w in self.words(v)] for key, vs in self.synonyms.items()}
+
+    def segment(self, chunk: str) -> list[str]:
+        """jieba's precise mode without HMM: the words of one chunk of normalised text.
+
+        The Python fallback is one backward pass that builds the DAG and the route together, with the
+        word log-probabilities memoised, instead of jieba's generator pipeline: the same words (same
+        dictionary, DAG, best route and ties) at about half the cost.
+        """
+        if not _JIEBA_BLOCK.fullmatch(chunk):
+            return self.tokenizer.lcut(chunk, HMM=False)
+        if self.compiled is not None:
+            return self.compiled.cut(chunk, False)
+        return self.segment_python(chunk)
+
+    def segment_python(self, chunk: str) -> list[str]:
+        """The same segmentation in Python, for when jieba-rs is not installed."""
+        freq, log_freq, log_total = self._freq, self._log_freq, self._log_total
+        n = len(chunk)
+        score = [0.0] * (n + 1)
+        end = [0] * (n + 1)
+        for start in range(n - 1, -1, -1):
+            best_score, best_end = -math.inf, start
+            stop = start
+            frag = chunk[start]
+            found = False
+            while stop < n and frag in freq:
+                if freq[frag]:
+                    found = True
+                    lp = log_freq.get(frag)
+                    if lp is None:
+                        lp = log_freq[frag] = math.log(freq[frag]) - log_total
+                    candidate = lp + score[stop + 1]
+                    if candidate >= best_score:
+                        best_score, best_end = candidate, stop
+                stop += 1
+                frag = chunk[start : stop + 1]
+            if not found:
+                best_score, best_end = -log_total + score[start + 1], start
+            score[start], end[start] = best_score, best_end
+        words: list[str] = []
+        latin = ""
+        i = 0
+        while i < n:
+            j = end[i] + 1
+            word = chunk[i:j]
+            if j - i == 1 and word.isascii() and word.isalnum():
+                latin += word  # jieba glues single Latin letters and digits into one word
+            else:
+                if latin:
+                    words.append(latin)
+                    latin = ""
+                words.append(word)
+            i = j
+        if latin:
+            words.append(latin)
+        return words
 
     def words(self, normalised: str) -> list[str]:
         out = []
         for chunk in normalised.split():
-            for token in self.tokenizer.lcut(chunk, HMM=False):
-                token = token.strip()
-                if token and token not in STOPWORDS:
+            for token in self.segment(chunk):
+                if token not in STOPWORDS:
                     out.append(token)
         return out
 
@@ -142,10 +213,9 @@ class Analyzer:
         counts: dict[str, float] = defaultdict(float)
         words = self.words(normalised)
         if expand:
-            for word in list(words):
-                for synonym in self.synonyms.get(word, ()):
-                    for extra in self.words(synonym):
-                        counts["w:" + extra] += SYNONYM_WEIGHT
+            for word in words:
+                for extra in self.synonym_words.get(word, ()):
+                    counts["w:" + extra] += SYNONYM_WEIGHT
         syllables: list[str] = []
         for word in words:
             if word.isascii() and word.isalpha():
@@ -159,16 +229,18 @@ class Analyzer:
             if not word.isascii():
                 syllables.extend(hanzi_syllables(word))
         for chunk in normalised.split():
-            cjk = "".join(ch for ch in chunk if ch >= "\u3400")
+            cjk = _NOT_CJK.sub("", chunk)
             for i in range(len(cjk) - 1):
-                pair = cjk[i : i + 2]
-                if pair[0] not in _BIGRAM_SKIP or pair[1] not in _BIGRAM_SKIP:
-                    counts["c:" + pair] += 1.0
+                if cjk[i] not in _BIGRAM_SKIP or cjk[i + 1] not in _BIGRAM_SKIP:
+                    counts["c:" + cjk[i : i + 2]] += 1.0
         for i in range(len(syllables) - 1):
             counts["p:" + syllables[i] + syllables[i + 1]] += 1.0
         return dict(counts)
 
 
+_NOT_CJK = re.compile(r"[^\u3400-\U0002ffff]+")
+# What jieba treats as one block in precise mode; other characters go through jieba itself.
+_JIEBA_BLOCK = re.compile(r"[\u4E00-\u9FD5a-zA-Z0-9+#&._%\-]+")
 _PINYIN_STOPWORDS = frozenset("".join(hanzi_syllables(w)) for w in STOPWORDS)
 
 # Bigrams made only of these characters are noise ("怎么", "我的").
@@ -215,55 +287,64 @@ class IntentIndex:
         for doc_id, features in enumerate(doc_features):
             norm = BM25_K1 * (1 - BM25_B + BM25_B * lengths[doc_id] / average)
             for feature, tf in features.items():
-                postings[feature].append((doc_id, self.idf[feature] * tf * (BM25_K1 + 1) / (tf + norm)))
-        # Postings as arrays: a query adds them up with one bincount instead of a Python loop per posting.
+                bm25 = self.idf[feature] * tf * (BM25_K1 + 1) / (tf + norm)
+                postings[feature].append((doc_id, KIND_WEIGHTS[feature[0]] * bm25))
+        # Postings as arrays of intent ids and kind-weighted BM25: a query adds them up with one bincount
+        # instead of a Python loop per posting.
         self.postings = {
             f: (np.fromiter((d for d, _ in p), np.int32, len(p)), np.fromiter((c for _, c in p), np.float64, len(p)))
             for f, p in postings.items()
         }
         self.doc_features = tuple(frozenset(f) for f in doc_features)
+        self.position = {intent.id: i for i, intent in enumerate(self.intents)}
 
     def search(self, text: str, limit: int = 5, restrict: frozenset[str] | None = None) -> MatchResult:
         """Rank intents for ``text``; ``restrict`` limits the answer to some intent ids."""
         normalised = normalise(text)
         query = self.analyzer.features(text, expand=True)
-        weights: dict[str, float] = {}
+        postings, idf, max_idf = self.postings, self.idf, self.max_idf
         total_weight = 0.0
-        id_parts: list[np.ndarray] = []
-        score_parts: list[np.ndarray] = []
+        ids: list[np.ndarray] = []
+        contributions: list[np.ndarray] = []
+        evidence: list[tuple[str, float]] = []  # a found feature's weight in coverage: kind × count × IDF
         for feature, count in query.items():
-            weight = KIND_WEIGHTS[feature[0]] * min(count, 2.0)
-            weights[feature] = weight
-            total_weight += weight * self.idf.get(feature, self.max_idf)
-            posting = self.postings.get(feature)
-            if posting is not None:
-                id_parts.append(posting[0])
-                score_parts.append(posting[1] * weight)
-        if not id_parts:
+            factor = 2.0 if count > 2.0 else count
+            posting = postings.get(feature)
+            if posting is None:
+                total_weight += KIND_WEIGHTS[feature[0]] * factor * max_idf
+                continue
+            weight = KIND_WEIGHTS[feature[0]] * factor * idf[feature]
+            total_weight += weight
+            evidence.append((feature, weight))
+            ids.append(posting[0])
+            contributions.append(posting[1] if factor == 1.0 else posting[1] * factor)
+        if not ids:
             return MatchResult(text, normalised, ())
-        scores = np.bincount(np.concatenate(id_parts), np.concatenate(score_parts), minlength=len(self.intents))
+        n_docs = len(self.intents)
+        scores = np.bincount(np.concatenate(ids), np.concatenate(contributions), minlength=n_docs)
         if restrict is not None:
-            allowed = np.fromiter((i.id in restrict for i in self.intents), bool, len(self.intents))
+            allowed = np.zeros(n_docs, bool)
+            allowed[[self.position[i] for i in restrict if i in self.position]] = True
             scores = np.where(allowed, scores, 0.0)
-        matched_count = int(np.count_nonzero(scores > 0))
-        take = min(limit, matched_count)
-        if take == 0:
-            return MatchResult(text, normalised, ())
-        # The best `take` by score without sorting them all; among those, ties go to the earlier intent.
-        top = np.argpartition(-scores, take - 1)[:take] if take < len(scores) else np.arange(len(scores))
-        order = top[np.lexsort((top, -scores[top]))]
+        take = min(limit, n_docs)
+        # The best `take` without sorting them all; among equal scores the earlier intent goes first.
+        top = np.argpartition(scores, n_docs - take)[n_docs - take :] if take < n_docs else np.arange(n_docs)
+        ranked = sorted(zip(scores[top].tolist(), top.tolist(), strict=True), key=lambda pair: (-pair[0], pair[1]))
         candidates = []
-        for doc_id in order.tolist():
-            intent = self.intents[doc_id]
-            features = self.doc_features[doc_id]
-            found = [f for f in weights if f in features]
-            coverage = sum(weights[f] * self.idf[f] for f in found) / total_weight if total_weight else 0.0
-            core = self.core[doc_id]
-            core_coverage = (
-                sum(weights[f] * self.idf[f] for f in found if f in core) / total_weight if total_weight else 0.0
+        for score, doc_id in ranked:
+            if score <= 0:
+                break
+            features, core = self.doc_features[doc_id], self.core[doc_id]
+            found = [(f, w) for f, w in evidence if f in features]
+            candidates.append(
+                Candidate(
+                    self.intents[doc_id],
+                    score,
+                    sum(w for _, w in found) / total_weight,
+                    tuple(f[2:] for f, _ in found if f[0] == "w"),
+                    sum(w for f, w in found if f in core) / total_weight,
+                )
             )
-            words = tuple(f[2:] for f in found if f.startswith("w:"))
-            candidates.append(Candidate(intent, float(scores[doc_id]), coverage, words, core_coverage))
         return MatchResult(text, normalised, tuple(candidates))
 
 

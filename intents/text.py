@@ -84,6 +84,7 @@ _CANTONESE_KEYS = sorted(CANTONESE, key=len, reverse=True)
 _CANTONESE_RE = re.compile("|".join(re.escape(k) for k in _CANTONESE_KEYS))
 # Keep CJK ideographs, Latin letters and digits; everything else (punctuation, emoji, symbols) becomes a space.
 _KEEP = re.compile(r"[^\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0002ebefa-z0-9]+")
+_LATIN_WITH_MARKS = re.compile("[\u00c0-\u02af]")
 # "左" and "系" are ordinary Mandarin characters as well; only map them right after a verb-like particle context.
 _AMBIGUOUS = {"左", "系"}
 
@@ -109,7 +110,7 @@ def normalise(text: str) -> str:
     if not text:
         return ""
     text = unicodedata.normalize("NFKC", text[:MAX_TEXT_LENGTH])
-    if any("\u00c0" <= ch <= "\u02af" for ch in text):
+    if _LATIN_WITH_MARKS.search(text):
         # Tone marks typed with pinyin (hùzhào, lǜ) go; the letters stay.
         text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
     text = zhconv.convert(text, "zh-cn")

@@ -122,10 +122,8 @@ def test_elder_mode_is_shorter() -> None:
     assert len(elder.reply) < len(normal.reply) and len(elder.quick_replies) <= 2
 
 
-# The development set. The targets (top-1 >= 92%, top-3 >= 98%, out-of-scope declined >= 95%,
-# in-scope declined <= 2%) are not all met yet; docs/assistant.md records the measured figures. These
-# floors stop a regression below what is measured today and are raised as the engine improves.
-FLOORS = {"top1": 0.86, "top3": 0.95, "out_of_scope_declined": 0.90}
+# The development set and the targets: a change that drops any figure below them fails here.
+FLOORS = {"top1": 0.92, "top3": 0.98, "out_of_scope_declined": 0.95}
 CEILINGS = {"in_scope_declined": 0.02}
 
 
@@ -138,7 +136,7 @@ def test_development_set_is_large_and_labelled() -> None:
     assert all(set(row["expected"]) <= codes for row in rows)
 
 
-def test_quality_does_not_regress() -> None:
+def test_quality_meets_the_targets() -> None:
     figures = evaluate(assistant(), read_rows(DEV_SET)).figures
     for name, floor in FLOORS.items():
         assert figures[name] >= floor, (name, figures)
@@ -225,14 +223,14 @@ async def test_publish_reloads_the_assistant(chat: httpx.AsyncClient, redis) -> 
     from models import ServiceItem
 
     item = await ServiceItem.get(code="440000-CRJ-004-03")
-    item.training_phrases = [*item.training_phrases, "蓝色小本本被狗叼走了"]
+    item.training_phrases = [*item.training_phrases, "紫荆花小本本飞走啦"]
     await item.save()
-    before = (await chat.post("/api/v1/chat", json={"text": "蓝色小本本被狗叼走了"})).json()
+    before = (await chat.post("/api/v1/chat", json={"text": "紫荆花小本本飞走啦"})).json()
     assert not before["items"] or before["items"][0]["code"] != "440000-CRJ-004-03"
     assert await publish_reload(redis) >= 1
     for _ in range(40):
         await asyncio.sleep(0.1)
-        after = (await chat.post("/api/v1/chat", json={"text": "蓝色小本本被狗叼走了"})).json()
+        after = (await chat.post("/api/v1/chat", json={"text": "紫荆花小本本飞走啦"})).json()
         if after["items"] and after["items"][0]["code"] == "440000-CRJ-004-03":
             break
     assert after["items"][0]["code"] == "440000-CRJ-004-03"
