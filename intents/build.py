@@ -18,7 +18,8 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 def load_yaml(path: Path) -> Any:
     if not path.exists():
         return None
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    # libyaml when PyYAML has it: the intent files are large enough for the pure-Python parser to show.
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
 
 
 def load_families(path: Path = DATA_DIR / "families.yaml") -> list[Family]:

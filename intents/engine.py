@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import jieba
@@ -84,15 +86,44 @@ class Intent:
         )
 
 
-@dataclass(frozen=True)
 class Candidate:
-    intent: Intent
-    score: float
-    coverage: float
-    matched: tuple[str, ...]
-    # Share of the question found in the intent's name, aliases and keywords alone: colloquial
-    # training phrases share everyday words ("明天", "买") with anything, official terms do not.
-    core_coverage: float = 0.0
+    """One ranked intent. Its measures are worked out when first read: the dialog reads the best
+    candidate's, the console all of them, and a plain search none."""
+
+    def __init__(
+        self,
+        intent: Intent,
+        score: float,
+        found: frozenset[str],
+        evidence: Mapping[str, float],
+        total_weight: float,
+        core: frozenset[str],
+    ):
+        self.intent = intent
+        self.score = score
+        self._found = found  # the question's features this intent has
+        self._evidence = evidence  # the question's known features → their weight (kind × count × IDF)
+        self._total = total_weight  # the same summed over every feature of the question, unknown ones too
+        self._core = core  # the intent's features from its name, aliases and keywords
+
+    @cached_property
+    def coverage(self) -> float:
+        """The IDF-weighted share of the question found in this intent."""
+        return sum(map(self._evidence.__getitem__, self._found)) / self._total
+
+    @cached_property
+    def core_coverage(self) -> float:
+        """The share found in the intent's name, aliases and keywords alone: colloquial training
+        phrases share everyday words ("明天", "买") with anything, official terms do not."""
+        return sum(map(self._evidence.__getitem__, self._core.intersection(self._found))) / self._total
+
+    @property
+    def matched(self) -> tuple[str, ...]:
+        """The question's words found in this intent, in the question's order."""
+        return tuple(f[2:] for f in self._evidence if f[0] == "w" and f in self._found)
+
+    def __repr__(self) -> str:
+        return f"Candidate({self.intent.id!r}, score={self.score:.2f})"
 
 
 @dataclass(frozen=True)
@@ -119,11 +150,6 @@ class Analyzer:
     """Text → weighted features. Holds a jieba tokenizer with the government vocabulary."""
 
     def __init__(self, vocabulary: Iterable[str] = (), synonyms: Mapping[str, Sequence[str]] | None = None):
-        self.tokenizer = jieba.Tokenizer()
-        self.tokenizer.initialize()
-        # jieba-rs (rjieba) runs jieba's algorithm on jieba's dictionary in compiled code; it segments
-        # exactly as jieba does here (tests/test_segmentation.py checks it) at a fraction of the cost.
-        self.compiled = rjieba.Jieba() if rjieba is not None else None
         user_words: list[str] = []
         for word in vocabulary:
             word = normalise(word).replace(" ", "")
@@ -133,15 +159,35 @@ class Analyzer:
             normalise(k).replace(" ", ""): [normalise(v) for v in vs] for k, vs in (synonyms or {}).items()
         }
         user_words.extend(key for key in self.synonyms if len(key) >= 2)
-        for word in user_words:
-            self.tokenizer.add_word(word, freq=2000)
-            if self.compiled is not None:
-                self.compiled.add_word(word, 2000, None)
-        self._freq: dict[str, int] = self.tokenizer.FREQ
-        self._log_total = math.log(self.tokenizer.total)
+        self.user_words = tuple(user_words)
+        self._tokenizer: jieba.Tokenizer | None = None
+        self._tokenizer_lock = threading.Lock()
         self._log_freq: dict[str, float] = {}
+        # jieba-rs (rjieba) runs jieba's algorithm on jieba's dictionary in compiled code; it segments
+        # exactly as jieba does here (tests/test_segmentation.py checks it) at a fraction of the cost.
+        # With it, jieba itself is loaded only if a text needs it (characters outside its blocks).
+        self.compiled = rjieba.Jieba() if rjieba is not None else None
+        if self.compiled is not None:
+            for word in self.user_words:
+                self.compiled.add_word(word, 2000, None)
+        else:
+            _ = self.tokenizer
         # The dictionary is final now: expand synonyms into words once, not on every question.
         self.synonym_words = {key: [w for v in vs for w in self.words(v)] for key, vs in self.synonyms.items()}
+
+    @property
+    def tokenizer(self) -> jieba.Tokenizer:
+        """jieba's own tokenizer with the same user dictionary, loaded on first use."""
+        if self._tokenizer is None:
+            with self._tokenizer_lock:
+                if self._tokenizer is None:
+                    tokenizer = jieba.Tokenizer()
+                    tokenizer.initialize()
+                    for word in self.user_words:
+                        tokenizer.add_word(word, freq=2000)
+                    self._log_total = math.log(tokenizer.total)
+                    self._tokenizer = tokenizer
+        return self._tokenizer
 
     def segment(self, chunk: str) -> list[str]:
         """jieba's precise mode without HMM: the words of one chunk of normalised text.
@@ -158,7 +204,8 @@ class Analyzer:
 
     def segment_python(self, chunk: str) -> list[str]:
         """The same segmentation in Python, for when jieba-rs is not installed."""
-        freq, log_freq, log_total = self._freq, self._log_freq, self._log_total
+        freq, log_freq = self.tokenizer.FREQ, self._log_freq
+        log_total = self._log_total
         n = len(chunk)
         score = [0.0] * (n + 1)
         end = [0] * (n + 1)
@@ -292,9 +339,14 @@ class IntentIndex:
         # Postings as arrays of intent ids and kind-weighted BM25: a query adds them up with one bincount
         # instead of a Python loop per posting.
         self.postings = {
-            f: (np.fromiter((d for d, _ in p), np.int32, len(p)), np.fromiter((c for _, c in p), np.float64, len(p)))
+            f: (np.fromiter((d for d, _ in p), np.intp, len(p)), np.fromiter((c for _, c in p), np.float64, len(p)))
             for f, p in postings.items()
         }
+        # What a query needs of a feature in one lookup: its postings and its weight in coverage.
+        self._lookup = {
+            f: (ids, scores, KIND_WEIGHTS[f[0]] * self.idf[f]) for f, (ids, scores) in self.postings.items()
+        }
+        self._unknown_weight = {kind: weight * self.max_idf for kind, weight in KIND_WEIGHTS.items()}
         self.doc_features = tuple(frozenset(f) for f in doc_features)
         self.position = {intent.id: i for i, intent in enumerate(self.intents)}
 
@@ -302,22 +354,29 @@ class IntentIndex:
         """Rank intents for ``text``; ``restrict`` limits the answer to some intent ids."""
         normalised = normalise(text)
         query = self.analyzer.features(text, expand=True)
-        postings, idf, max_idf = self.postings, self.idf, self.max_idf
-        total_weight = 0.0
+        lookup = self._lookup
+        unknown = 0.0
         ids: list[np.ndarray] = []
         contributions: list[np.ndarray] = []
-        evidence: list[tuple[str, float]] = []  # a found feature's weight in coverage: kind × count × IDF
+        evidence: dict[str, float] = {}  # a found feature's weight in coverage: kind × count × IDF
         for feature, count in query.items():
-            factor = 2.0 if count > 2.0 else count
-            posting = postings.get(feature)
-            if posting is None:
-                total_weight += KIND_WEIGHTS[feature[0]] * factor * max_idf
-                continue
-            weight = KIND_WEIGHTS[feature[0]] * factor * idf[feature]
-            total_weight += weight
-            evidence.append((feature, weight))
-            ids.append(posting[0])
-            contributions.append(posting[1] if factor == 1.0 else posting[1] * factor)
+            entry = lookup.get(feature)
+            if count == 1.0:
+                if entry is None:
+                    unknown += self._unknown_weight[feature[0]]
+                    continue
+                ids.append(entry[0])
+                contributions.append(entry[1])
+                evidence[feature] = entry[2]
+            else:
+                factor = 2.0 if count > 2.0 else count
+                if entry is None:
+                    unknown += self._unknown_weight[feature[0]] * factor
+                    continue
+                ids.append(entry[0])
+                contributions.append(entry[1] * factor)
+                evidence[feature] = entry[2] * factor
+        total_weight = unknown + sum(evidence.values())
         if not ids:
             return MatchResult(text, normalised, ())
         n_docs = len(self.intents)
@@ -334,17 +393,8 @@ class IntentIndex:
         for score, doc_id in ranked:
             if score <= 0:
                 break
-            features, core = self.doc_features[doc_id], self.core[doc_id]
-            found = [(f, w) for f, w in evidence if f in features]
-            candidates.append(
-                Candidate(
-                    self.intents[doc_id],
-                    score,
-                    sum(w for _, w in found) / total_weight,
-                    tuple(f[2:] for f, _ in found if f[0] == "w"),
-                    sum(w for f, w in found if f in core) / total_weight,
-                )
-            )
+            found = self.doc_features[doc_id].intersection(evidence)
+            candidates.append(Candidate(self.intents[doc_id], score, found, evidence, total_weight, self.core[doc_id]))
         return MatchResult(text, normalised, tuple(candidates))
 
 

@@ -1,4 +1,4 @@
-"""The engine's fast segmentation gives exactly jieba's words (precise mode, no HMM, same user dictionary)."""
+"""The engine's fast paths give exactly what jieba and pypinyin give: the same words, the same readings."""
 
 from __future__ import annotations
 
@@ -64,3 +64,20 @@ def test_compiled_segmentation_matches_jieba(analyzer: Analyzer, chunks: list[st
 def test_user_dictionary_keeps_government_words_whole(analyzer: Analyzer) -> None:
     assert analyzer.words(normalise("我的港澳通行证在哪里补办")) == ["港澳通行证", "补办"]
     assert analyzer.words(normalise("居住证明年到期")) == ["居住证", "到期"]
+
+
+def test_pinyin_readings_match_pypinyin(analyzer: Analyzer, chunks: list[str]) -> None:
+    from pypinyin import Style, lazy_pinyin
+
+    from intents.pinyin import hanzi_syllables
+
+    words = {w for chunk in chunks for w in analyzer.segment(chunk) if not w.isascii()}
+    assert len(words) > 2_000
+    differing = [
+        w
+        for w in words
+        if hanzi_syllables(w) != tuple(lazy_pinyin(w, style=Style.NORMAL, errors="ignore", v_to_u=False))
+    ]
+    assert differing == []
+    assert hanzi_syllables("户照") == hanzi_syllables("护照") == ("hu", "zhao")
+    assert hanzi_syllables("银行") == ("yin", "hang")
