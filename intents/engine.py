@@ -27,6 +27,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import pairwise
 from typing import Any
 
 import jieba
@@ -247,12 +248,7 @@ class Analyzer:
         return words
 
     def words(self, normalised: str) -> list[str]:
-        out = []
-        for chunk in normalised.split():
-            for token in self.segment(chunk):
-                if token not in STOPWORDS:
-                    out.append(token)
-        return out
+        return [token for chunk in normalised.split() for token in self.segment(chunk) if token not in STOPWORDS]
 
     def features(self, text: str, *, expand: bool = False) -> dict[str, float]:
         """Feature → count (floats: expanded synonyms count half)."""
@@ -277,11 +273,11 @@ class Analyzer:
                 syllables.extend(hanzi_syllables(word))
         for chunk in normalised.split():
             cjk = _NOT_CJK.sub("", chunk)
-            for i in range(len(cjk) - 1):
-                if cjk[i] not in _BIGRAM_SKIP or cjk[i + 1] not in _BIGRAM_SKIP:
-                    counts["c:" + cjk[i : i + 2]] += 1.0
-        for i in range(len(syllables) - 1):
-            counts["p:" + syllables[i] + syllables[i + 1]] += 1.0
+            for first, second in pairwise(cjk):
+                if first not in _BIGRAM_SKIP or second not in _BIGRAM_SKIP:
+                    counts["c:" + first + second] += 1.0
+        for first, second in pairwise(syllables):
+            counts["p:" + first + second] += 1.0
         return dict(counts)
 
 
@@ -388,9 +384,10 @@ class IntentIndex:
         take = min(limit, n_docs)
         # The best `take` without sorting them all; among equal scores the earlier intent goes first.
         top = np.argpartition(scores, n_docs - take)[n_docs - take :] if take < n_docs else np.arange(n_docs)
-        ranked = sorted(zip(scores[top].tolist(), top.tolist(), strict=True), key=lambda pair: (-pair[0], pair[1]))
+        ranked = sorted(zip((-scores[top]).tolist(), top.tolist(), strict=True))  # (-score, position): best first
         candidates = []
-        for score, doc_id in ranked:
+        for negated, doc_id in ranked:
+            score = -negated
             if score <= 0:
                 break
             found = self.doc_features[doc_id].intersection(evidence)

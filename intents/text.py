@@ -7,11 +7,13 @@ removed. Pure functions; no I/O.
 
 from __future__ import annotations
 
+import operator
 import re
 import unicodedata
 from functools import lru_cache
 
 import zhconv
+from zhconv import zhconv as zhconv_tables
 
 MAX_TEXT_LENGTH = 500
 
@@ -104,6 +106,28 @@ def _cantonese(text: str) -> str:
     return _CANTONESE_RE.sub(swap, text)
 
 
+def _conversions() -> tuple[frozenset[str], frozenset[str]]:
+    """What zhconv's zh-cn table would change: single characters, and how longer entries begin."""
+    table = zhconv_tables.getdict("zh-cn")
+    singles = frozenset(k for k, v in table.items() if len(k) == 1 and v != k)
+    starts = frozenset(k[:2] for k, v in table.items() if len(k) > 1 and v != k)
+    return singles, starts
+
+
+_CHANGED_CHARS, _CHANGED_STARTS = _conversions()
+
+
+def to_simplified(text: str) -> str:
+    """zhconv's zh-cn conversion (Traditional characters, and Taiwan/Hong Kong words like 身分證).
+
+    Most questions are already Simplified and would come back unchanged: when no character and no
+    two-character start of a changing table entry occurs, zhconv's slower scan is skipped.
+    """
+    if _CHANGED_CHARS.isdisjoint(text) and _CHANGED_STARTS.isdisjoint(map(operator.add, text, text[1:])):
+        return text
+    return zhconv.convert(text, "zh-cn")
+
+
 @lru_cache(maxsize=8192)
 def normalise(text: str) -> str:
     """One canonical form of ``text`` for matching (may be empty when nothing meaningful is left)."""
@@ -113,7 +137,7 @@ def normalise(text: str) -> str:
     if _LATIN_WITH_MARKS.search(text):
         # Tone marks typed with pinyin (hùzhào, lǜ) go; the letters stay.
         text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
-    text = zhconv.convert(text, "zh-cn")
+    text = to_simplified(text)
     text = text.lower()
     text = _cantonese(text)
     return " ".join(_KEEP.sub(" ", text).split())

@@ -81,3 +81,16 @@ def test_pinyin_readings_match_pypinyin(analyzer: Analyzer, chunks: list[str]) -
     assert differing == []
     assert hanzi_syllables("户照") == hanzi_syllables("护照") == ("hu", "zhao")
     assert hanzi_syllables("银行") == ("yin", "hang")
+
+
+def test_simplified_fast_path_matches_zhconv() -> None:
+    import zhconv
+
+    from intents.text import to_simplified
+
+    items = validate_sources(catalog_files(SEED_DIR))
+    texts = [str(json.loads(line)["text"]) for line in DEV_SET.read_text(encoding="utf-8").splitlines() if line]
+    texts += [p for item in items for p in (item["name"], *item.get("training_phrases", ()))]
+    texts += ["身分證遺失了怎麼補", "身分证掉了", "護照", "乾隆", "电脑软件"]
+    assert [to_simplified(t) for t in texts] == [zhconv.convert(t, "zh-cn") for t in texts]
+    assert to_simplified("身分证掉了") == "身份证掉了"
