@@ -8,7 +8,6 @@ assignment; every worker hears the Redis pub/sub message and does the same.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -18,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.background import keep_running, listen
-from app.catalog import CATEGORIES, export_items
-from intents.build import build_assistant
+from app.catalog import export_items
+from app.citizen import is_elder
 from intents.dialog import Assistant
 from intents.text import normalise
 
@@ -37,16 +36,20 @@ async def catalog_items() -> list[dict[str, Any]]:
 
 async def build_from_database(strict: bool = True) -> Assistant:
     """The assistant over the catalog in the database; with ``strict`` off, an empty one if it cannot be read."""
+    from app.console.governance import build_engine, live_release
+
     try:
         items = await catalog_items()
+        # The live release of the console's intent data (none yet: the intent files).
+        release = await live_release()
     except Exception:
         if strict:
             raise
         # The server still starts (and /readyz still answers); a reload after migrating fills it.
         log.error("cannot read the catalog: run `python -m app migrate` and `python -m app catalog load`")
-        items = []
-    # Building tokenises every phrase (about half a second): keep the event loop free meanwhile.
-    return await asyncio.to_thread(build_assistant, items, categories=list(CATEGORIES))
+        items, release = [], None
+    # Building tokenises every phrase (about half a second): it runs off the event loop.
+    return await build_engine(release.data if release is not None else None, items)
 
 
 @dataclass
@@ -63,6 +66,10 @@ class ChatService:
         self.redis = redis
         self.assistant = assistant
         self.version = 1
+        # The operations console's hand-off desk (app/console/handoff.py), when the app wires one.
+        self.hooks: Any = None
+        # The console's release switcher (app/console/governance.py), when the app wires one.
+        self.releases: Any = None
 
     def swap(self, assistant: Assistant) -> None:
         # One assignment: a request in flight keeps the snapshot it started with.
@@ -76,20 +83,39 @@ class ChatService:
         *,
         user_id: int | None = None,
         channel: str = "http",
-        elder: bool = False,
+        elder: bool | None = None,
         applications: list[dict[str, Any]] | None = None,
+        reply_to: str | None = None,
     ) -> ChatTurn:
+        """One turn; ``reply_to`` is where an agent's replies go on channels without a socket (an openid)."""
         state, session_id = await self._load(session_id, user_id)
+        if self.hooks is not None:
+            # A chat handed to a person: the message goes to the agent, not the engine.
+            held = await self.hooks.intercept(text, session_id, channel=channel, user_id=user_id)
+            if held is not None:
+                return ChatTurn(session_id, {"session_id": session_id, **held}, "handoff")
         assistant = self.assistant
-        reply, new_state = assistant.respond(text, state, elder=elder)
+        reply, new_state = assistant.respond(text, state)
         body = reply.to_dict()
         if reply.action == "progress":
+            if applications is None and user_id is not None:
+                applications = await recent_applications(user_id)
             body["reply"], body["cards"] = progress_reply(user_id, applications or [])
+        if elder is None:
+            # The user's own 长辈模式 setting, unless the caller decided.
+            elder = await is_elder(user_id)
+        if elder:
+            body = for_elders(body)
         new_state["user_id"] = user_id
+        if self.hooks is not None:
+            body = await self.hooks.after_turn(
+                text, body, new_state, session_id, channel=channel, user_id=user_id, reply_to=reply_to
+            )
         await self.redis.set(self._key(session_id), json.dumps(new_state, ensure_ascii=False), ex=SESSION_TTL_S)
         if reply.action == "fallback":
             await self._record_unmatched(text, reply.action, channel)
-        return ChatTurn(session_id, {"session_id": session_id, **body}, reply.action)
+        action = "handoff" if "handoff" in body else str(body.get("action", reply.action))
+        return ChatTurn(session_id, {"session_id": session_id, **body}, action)
 
     @staticmethod
     def _key(session_id: str) -> str:
@@ -118,9 +144,65 @@ class ChatService:
             # Learning material must never break the conversation.
             log.warning("could not record an unmatched question", exc_info=True)
 
-    async def reload(self) -> None:
+    async def reload(self, message: str = "reload") -> None:
+        # A console publish builds the release's engine first ("prepare:N") and then switches
+        # every worker at once to the engine each already holds (app/console/governance.py).
+        if self.releases is not None and await self.releases.handle(self, message):
+            return
         self.swap(await build_from_database())
         log.info("assistant reloaded", extra={"fields": {"version": self.version}})
+
+
+ELDER_MAX_SENTENCES = 5
+ELDER_MAX_OPTIONS = 2
+# Choosing among a family's services needs its options even in 长辈模式, a few of them.
+ELDER_MAX_CHOICES = 3
+_SENTENCE_END = re.compile(r"(?<=[。！？；!?;])")
+_HOTLINE = re.compile(r"\d{5,}")
+
+
+def elder_sentences(text: str) -> list[str]:
+    """The reply cut into short sentences: each clause its own sentence, very short ones joined to the next."""
+    out: list[str] = []
+    for sentence in _SENTENCE_END.split(text):
+        pending = ""
+        for clause in sentence.rstrip("。！？；!?;").split("，"):
+            clause = clause.strip()
+            if not clause:
+                continue
+            if pending:
+                clause, pending = pending + "，" + clause, ""
+            if len(clause) < 4:
+                pending = clause
+                continue
+            out.append(clause + "。")
+        if pending:
+            out.append(pending + "。")
+    return out
+
+
+def for_elders(body: dict[str, Any]) -> dict[str, Any]:
+    """长辈模式: the same answer in short sentences, with fewer options (the hotline is never cut)."""
+    sentences = elder_sentences(body.get("reply") or "")
+    kept = sentences[:ELDER_MAX_SENTENCES]
+    kept += [s for s in sentences[ELDER_MAX_SENTENCES:] if _HOTLINE.search(s)]
+    options = ELDER_MAX_CHOICES if body.get("action") in ("clarify", "ask_slot") else ELDER_MAX_OPTIONS
+    return {
+        **body,
+        "reply": "".join(kept) or body.get("reply", ""),
+        "items": list(body.get("items") or [])[:ELDER_MAX_OPTIONS],
+        "quick_replies": list(body.get("quick_replies") or [])[:options],
+        "cards": list(body.get("cards") or [])[:ELDER_MAX_OPTIONS],
+        "elder": True,
+    }
+
+
+async def recent_applications(user_id: int) -> list[dict[str, Any]]:
+    """The user's latest applications, for answering 我的申请到哪一步了 on any channel."""
+    from app.applications import application_view
+    from models import Application
+
+    return [application_view(a) for a in await Application.filter(user_id=user_id).order_by("-id").limit(5)]
 
 
 def progress_reply(user_id: int | None, applications: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
@@ -140,7 +222,8 @@ async def publish_reload(redis: Any) -> int:
 async def listen_for_reloads(service: ChatService, redis: Any) -> None:
     """Rebuild on every reload message; reconnect by itself when Redis goes away."""
 
-    async def reload(_: dict[str, Any]) -> None:
-        await service.reload()
+    async def reload(message: dict[str, Any]) -> None:
+        data = message.get("data")
+        await service.reload(data.decode() if isinstance(data, bytes) else str(data or "reload"))
 
     await keep_running("reload listener", lambda: listen(redis, lambda p: p.subscribe(RELOAD_CHANNEL), reload))

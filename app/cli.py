@@ -242,7 +242,7 @@ def cmd_staff_create(args: argparse.Namespace) -> int:
     import getpass
     import secrets
 
-    from app.staff import ROLES, hash_password
+    from app.staff import ROLES
 
     settings = load_settings()
     if args.role not in ROLES:
@@ -264,24 +264,69 @@ def cmd_staff_create(args: argparse.Namespace) -> int:
         print("Use a password of at least 12 characters.", file=sys.stderr)
         return 1
 
-    async def work() -> bool:
-        from tortoise.exceptions import IntegrityError
+    from app.console.accounts import create_account
+    from app.errors import ShengshiError
+    from app.security.pii import PiiCipher
 
-        from models import Staff
+    pii = PiiCipher(settings.pii_key, settings.pii_key_version, settings.pii_previous_keys)
 
+    async def work():  # type: ignore[no-untyped-def]
         try:
-            await Staff.create(username=args.username, password_hash=hash_password(password), role=args.role)
-        except IntegrityError:
-            return False
-        return True
+            return await create_account(args.username, args.role, password, pii)
+        except ShengshiError as exc:
+            return str(exc)
 
-    if not asyncio.run(_with_database(settings, work)):
-        print(f"A staff account named {args.username!r} already exists.", file=sys.stderr)
+    made = asyncio.run(_with_database(settings, work))
+    if isinstance(made, str):
+        print(made + "; nothing was created.", file=sys.stderr)
         return 1
     print(f"Created staff account {args.username!r} with role {args.role}.")
     if generated:
         # Shown once; it is stored only as a hash.
         print(f"Generated password: {password}")
+    # The second factor: enrol it in an authenticator app now (required outside development).
+    print(f"TOTP secret (enter it in an authenticator app): {made.totp_secret}")
+    print(f"TOTP enrolment address (as a QR code): {made.totp_uri}")
+    return 0
+
+
+def cmd_mp_menu_push(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from app.official_account import MENU_FILE, MpConfig, load_menu_data, menu_for_wechat, push_menu
+    from app.redis_client import connect_redis
+    from app.wechat import WeChatError, official_account_gateway, wechat_base_url
+
+    settings = load_settings()
+    path = Path(args.file) if args.file else MENU_FILE
+    try:
+        data = load_menu_data(path)
+    except (OSError, ValueError) as exc:
+        print(f"Cannot read the menu: {exc}", file=sys.stderr)
+        return 1
+    menu = menu_for_wechat(data.menu, MpConfig.from_settings(settings))
+    if args.dry_run:
+        print(json.dumps(menu, ensure_ascii=False, indent=2))
+        return 0
+
+    async def push() -> dict | None:
+        redis = connect_redis(settings.redis_url)
+        try:
+            gateway = official_account_gateway(redis, settings, wechat_base_url(settings))
+            return None if gateway is None else await push_menu(gateway, menu)
+        finally:
+            await redis.aclose()
+
+    try:
+        result = asyncio.run(push())
+    except WeChatError as exc:
+        print(f"WeChat refused the menu: {exc.errcode} {exc.errmsg}", file=sys.stderr)
+        return 1
+    if result is None:
+        print("Set MP_APPID and MP_SECRET (the official account's credentials) first.", file=sys.stderr)
+        return 2
+    print(f"Menu pushed to the official account {settings.mp_appid}: {len(menu['button'])} button(s).")
     return 0
 
 
@@ -340,6 +385,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", required=True, help="viewer | clerk | editor | publisher | agent | admin")
     p.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     p.set_defaults(func=cmd_staff_create)
+
+    mp = sub.add_parser("mp", help="the official account")
+    mp_sub = mp.add_subparsers(dest="mp_command", required=True, metavar="ACTION")
+    menu = mp_sub.add_parser("menu", help="the official account's menu")
+    menu_sub = menu.add_subparsers(dest="menu_command", required=True, metavar="ACTION")
+    p = menu_sub.add_parser("push", help="send the menu of app/data/mp_menu.yaml to WeChat (cgi-bin/menu/create)")
+    p.add_argument("--file", help="another menu data file")
+    p.add_argument("--dry-run", action="store_true", help="print the menu JSON instead of sending it")
+    p.set_defaults(func=cmd_mp_menu_push)
     return parser
 
 

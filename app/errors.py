@@ -152,6 +152,10 @@ _SANIC_CODES: list[tuple[type[Exception], str, str]] = [
 ]
 
 
+# WeChat's server callbacks answer 400 for every bad push (oversized ones included).
+WEBHOOK_PREFIX = "/wechat/"
+
+
 class JSONErrorHandler(ErrorHandler):
     """Answers every exception in the one JSON shape."""
 
@@ -190,6 +194,9 @@ class JSONErrorHandler(ErrorHandler):
             status, code, message, details = 400, "invalid_input", "A value is too long or out of range", {}
         else:
             status, code, message, details = 500, "internal_error", "Internal server error", {}
+        if status == 413 and request is not None and request.path.startswith(WEBHOOK_PREFIX):
+            # Beyond the server's own body limit, before any handler: still a 400 to WeChat's callbacks.
+            status = 400
         if isinstance(exception, ShengshiError):
             if status >= 500:
                 log.warning("%s: %s", exception.code, message)

@@ -63,10 +63,21 @@ def configure_sanic(app: Sanic, settings: Settings) -> None:
 
 
 def setup_routes(app: Sanic) -> None:
-    from handlers import api, probes
+    from handlers import api, probes, wechat_mp
 
     app.blueprint(probes.bp)
     app.blueprint(api)
+    # The operations console's page (plain HTML and JavaScript, no build step).
+    from handlers import admin_page
+
+    app.blueprint(admin_page.bp)
+    # The official account's webhook: WeChat calls /wechat/mp, outside the versioned API.
+    app.blueprint(wechat_mp.bp)
+    if not app.ctx.settings.is_production:
+        # Development only: the mini-program in a browser at /stub/ (404 in production: never mounted).
+        from handlers import stub
+
+        app.blueprint(stub.bp)
     if app.ctx.settings.mount_fake_wechat:
         # Development only: WeChat's servers, faked, reached over HTTP like the real ones.
         from miniprogram_stub.fake_wechat import create_blueprint

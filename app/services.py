@@ -7,8 +7,11 @@ from sanic import Sanic
 from app.applications import ApplicationService
 from app.assistant import ChatService, build_from_database, listen_for_reloads
 from app.auth import AuthService
+from app.console.governance import DraftEngines, ReleaseSwitcher
+from app.console.handoff import HandoffDesk, SessionHub, official_account_delivery
 from app.identity import IdentityProvider
 from app.notify import Notifier, consumer_name, default_templates
+from app.official_account import MpConfig, OfficialAccount
 from app.push import PushHub
 from app.security.pii import PiiCipher
 from app.security.tokens import TokenService
@@ -52,6 +55,19 @@ def setup_services(app: Sanic) -> None:
             mp_template_id=settings.mp_template_id,
         )
         app.ctx.chat = ChatService(app.ctx.redis, await build_from_database(strict=False))
+        setup_console(app, pii, official_account_gateway(app.ctx.redis, settings, wechat_base))
+        app.ctx.official_account = OfficialAccount(
+            app.ctx.redis,
+            app.ctx.chat,
+            official_account_gateway(app.ctx.redis, settings, wechat_base),
+            MpConfig.from_settings(settings),
+        )
+
+    @app.before_server_stop
+    async def finish_late_answers(app: Sanic) -> None:
+        # Followers' answers that went out as customer-service messages: let them arrive.
+        if hasattr(app.ctx, "official_account"):
+            await app.ctx.official_account.drain()
 
     async def reload_listener() -> None:
         await listen_for_reloads(app.ctx.chat, app.ctx.redis)
@@ -69,10 +85,29 @@ def setup_services(app: Sanic) -> None:
         await app.ctx.push.report_forever(app.ctx.redis, consumer_name())
 
     app.ctx.background.register("ws-gauge", report_connections)
+
+    app.ctx.sessions = SessionHub()
+
+    async def handoff_listener() -> None:
+        await app.ctx.sessions.listen(app.ctx.redis)
+
+    app.ctx.background.register("handoff-push", handoff_listener)
     if settings.run_worker_in_process:
         # Development: the notification worker runs inside the web process (the Procfile runs its own).
         for name in ("dispatcher", "kick_listener", "consumer", "retry_pump"):
             app.ctx.background.register(f"notify-{name}", _notifier_loop(app, name))
+
+
+def setup_console(app: Sanic, pii: PiiCipher, official_account: WeChatGateway | None) -> None:
+    """The operations console: the hand-off desk hooked into the chat, and this worker's draft engine."""
+    settings = app.ctx.settings
+    desk = HandoffDesk(app.ctx.redis, pii, enabled=settings.handoff_enabled, replay_questions=settings.replay_questions)
+    if official_account is not None:
+        desk.deliverers["mp"] = official_account_delivery(official_account)
+    app.ctx.handoffs = desk
+    app.ctx.chat.hooks = desk
+    app.ctx.chat.releases = ReleaseSwitcher(app.ctx.redis)
+    app.ctx.draft_engines = DraftEngines()
 
 
 def _notifier_loop(app: Sanic, name: str):  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ on any of those defaults and names every variable that needs setting.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -90,8 +91,20 @@ class Settings:
     mp_appid: str = DEV_MP_APPID
     mp_secret: str = DEV_MP_SECRET
     mp_template_id: str = "shengshi-mp-progress-dev"
+    # The official account's webhook (/wechat/mp): token, EncodingAESKey (and the previous one while rotating).
+    mp_token: str = DEV_MP_TOKEN
+    mp_aes_key: str = DEV_MP_AES_KEY
+    mp_previous_aes_key: str = ""
+    mp_reply_budget_s: float = 4.0
+    mp_item_url: str = ""
+    mp_site_url: str = "https://mp.weixin.qq.com/"
     identity_api_url: str | None = None
     identity_api_key: str | None = None
+    # The operations console (see docs/console.md).
+    staff_totp_required: bool = False
+    staff_idle_timeout_s: int = 15 * 60
+    handoff_enabled: bool = True
+    replay_questions: int = 500
 
     @property
     def is_production(self) -> bool:
@@ -139,6 +152,9 @@ class Settings:
                 ("WECHAT_SECRET", wechat_secret),
                 ("IDENTITY_API_URL", identity_api_url),
                 ("IDENTITY_API_KEY", identity_api_key),
+                ("MP_TOKEN", env.get("MP_TOKEN", "").strip()),
+                ("MP_AES_KEY", env.get("MP_AES_KEY", "").strip()),
+                ("MP_APPID", env.get("MP_APPID", "").strip()),
             )
             problems.extend(f"{name} is missing" for name, value in required if not value)
         else:
@@ -189,12 +205,61 @@ class Settings:
             mp_appid=env.get("MP_APPID", "").strip() or ("" if production else DEV_MP_APPID),
             mp_secret=env.get("MP_SECRET", "").strip() or ("" if production else DEV_MP_SECRET),
             mp_template_id=env.get("MP_TEMPLATE_ID", "").strip() or "shengshi-mp-progress-dev",
+            mp_token=env.get("MP_TOKEN", "").strip() or ("" if production else DEV_MP_TOKEN),
+            mp_aes_key=env.get("MP_AES_KEY", "").strip() or ("" if production else DEV_MP_AES_KEY),
+            mp_previous_aes_key=env.get("MP_PREVIOUS_AES_KEY", "").strip(),
+            mp_reply_budget_s=_float(env, "MP_REPLY_BUDGET_S", 4.0, problems),
+            mp_item_url=env.get("MP_ITEM_URL", "").strip(),
+            mp_site_url=env.get("MP_SITE_URL", "").strip() or "https://mp.weixin.qq.com/",
+            # Production always asks staff for a second factor; development may turn it on.
+            staff_totp_required=production or _bool(env, "STAFF_TOTP_REQUIRED", False),
+            staff_idle_timeout_s=_int(env, "STAFF_IDLE_TIMEOUT_S", 15 * 60, problems),
+            handoff_enabled=_bool(env, "HANDOFF_ENABLED", True),
+            replay_questions=_int(env, "REPLAY_QUESTIONS", 500, problems),
         )
         if settings.request_max_size <= 0 or settings.request_max_size > 50_000_000:
             problems.append("REQUEST_MAX_SIZE must be between 1 and 50000000 bytes")
+        problems.extend(_official_account_problems(settings))
         if problems:
             raise SettingsError(problems)
         return settings
+
+
+def _float(env: Mapping[str, str], name: str, default: float, problems: list[str]) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        problems.append(f"{name} must be a number, got {raw!r}")
+        return default
+
+
+def _official_account_problems(settings: Settings) -> list[str]:
+    """WeChat's console rules: a token of 3 to 32 characters, a 43-character EncodingAESKey."""
+    problems = []
+    token = settings.mp_token
+    if token and not (3 <= len(token) <= 32 and token.isascii() and token.replace("-", "").replace("_", "").isalnum()):
+        problems.append("MP_TOKEN must be 3 to 32 letters, digits, '-' or '_'")
+    for name, key in (("MP_AES_KEY", settings.mp_aes_key), ("MP_PREVIOUS_AES_KEY", settings.mp_previous_aes_key)):
+        if key and not is_encoding_aes_key(key):
+            problems.append(f"{name} must be the 43-character EncodingAESKey from the WeChat console")
+    if settings.is_production and (token == DEV_MP_TOKEN or settings.mp_aes_key == DEV_MP_AES_KEY):
+        problems.append("MP_TOKEN and MP_AES_KEY must not be the development values")
+    if not 0 < settings.mp_reply_budget_s <= 4.5:
+        problems.append("MP_REPLY_BUDGET_S must be above 0 and at most 4.5 seconds (WeChat waits 5)")
+    return problems
+
+
+def is_encoding_aes_key(key: str) -> bool:
+    """43 base64 characters that decode to a 32-byte AES key."""
+    if len(key) != 43 or not key.isascii():
+        return False
+    try:
+        return len(base64.b64decode(key + "=", validate=True)) == 32
+    except ValueError:
+        return False
 
 
 def _parse_keyring(raw: str, name: str, problems: list[str]) -> dict[str, str]:

@@ -23,6 +23,9 @@ CASEWORKERS = ("clerk", "admin")
 MAX_LOGIN_FAILURES = 5
 LOCKOUT_S = 15 * 60
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+# A staff session ends after this long without a request (the token itself lives STAFF_TTL_S at most).
+STAFF_IDLE_S = 15 * 60
+SESSION_PREFIX = "shengshi:staff_session:"
 
 
 def hash_password(password: str) -> str:
@@ -44,7 +47,18 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(actual, expected)
 
 
-async def staff_login(redis: Any, tokens: TokenService, username: Any, password: Any) -> dict[str, Any]:
+async def staff_login(
+    redis: Any,
+    tokens: TokenService,
+    username: Any,
+    password: Any,
+    *,
+    totp_code: Any = None,
+    totp_required: bool = False,
+    pii: Any = None,
+    idle_timeout_s: int = STAFF_IDLE_S,
+) -> dict[str, Any]:
+    """Password, then the second factor (required outside development), then a token and an idle-expiring session."""
     if not isinstance(username, str) or not isinstance(password, str) or not username or len(password) > 256:
         raise Unauthorized("Wrong username or password", code="bad_credentials")
     failures_key = f"shengshi:staff_login_failures:{username[:64]}"
@@ -56,14 +70,49 @@ async def staff_login(redis: Any, tokens: TokenService, username: Any, password:
     # Hash even for unknown names so timing does not tell which usernames exist.
     valid = verify_password(password, staff.password_hash if staff else hash_password("unused-" + username))
     if staff is None or not valid:
-        async with redis.pipeline(transaction=True) as pipe:
-            pipe.incr(failures_key)
-            pipe.expire(failures_key, LOCKOUT_S)
-            await pipe.execute()
+        await _count_failure(redis, failures_key)
         raise Unauthorized("Wrong username or password", code="bad_credentials")
+    if totp_required or totp_code:
+        await _check_second_factor(redis, staff, totp_code, pii, failures_key)
     await redis.delete(failures_key)
     issued = tokens.issue("staff", str(staff.id), STAFF_TTL_S, role=staff.role)
-    return {"access_token": issued.token, "token_type": "Bearer", "expires_in": STAFF_TTL_S, "role": staff.role}
+    await redis.set(SESSION_PREFIX + issued.jti, str(staff.id), ex=idle_timeout_s)
+    return {
+        "access_token": issued.token,
+        "token_type": "Bearer",
+        "expires_in": STAFF_TTL_S,
+        "idle_timeout": idle_timeout_s,
+        "role": staff.role,
+        "username": staff.username,
+    }
+
+
+async def _count_failure(redis: Any, failures_key: str) -> None:
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.incr(failures_key)
+        pipe.expire(failures_key, LOCKOUT_S)
+        await pipe.execute()
+
+
+async def _check_second_factor(redis: Any, staff: Staff, code: Any, pii: Any, failures_key: str) -> None:
+    from app.console import totp
+
+    if not staff.totp_secret or pii is None:
+        raise Unauthorized("No second factor is enrolled for this account: ask an admin", code="totp_not_enrolled")
+    if not code:
+        raise Unauthorized("Enter the code from your authenticator app", code="totp_required")
+    step = totp.verify(pii.decrypt(staff.totp_secret, "staff.totp_secret"), code)
+    used_key = f"shengshi:staff_totp_used:{staff.id}"
+    last = int(await redis.get(used_key) or -1)
+    # A code works once: one seen (or an older one) is refused, so an overheard code cannot be replayed.
+    if step is None or step <= last:
+        await _count_failure(redis, failures_key)
+        raise Unauthorized("Wrong or already used code", code="bad_totp")
+    await redis.set(used_key, step, ex=10 * 60)
+
+
+async def staff_logout(redis: Any, jti: str) -> None:
+    await redis.delete(SESSION_PREFIX + jti)
 
 
 def require_staff(*roles: str) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
@@ -76,12 +125,17 @@ def require_staff(*roles: str) -> Callable[[Callable[..., Awaitable[Any]]], Call
                 claims = request.app.ctx.tokens.decode(bearer_token(request), "staff")
             except InvalidToken as exc:
                 raise Unauthorized(f"Staff login required: {exc.reason}", code="invalid_token") from None
+            # Idle sessions expire: each request pushes the end of the session forward.
+            idle_s = int(getattr(request.app.ctx.settings, "staff_idle_timeout_s", STAFF_IDLE_S))
+            if not await request.app.ctx.redis.expire(SESSION_PREFIX + str(claims["jti"]), idle_s):
+                raise Unauthorized("The session ended (idle too long, or logged out)", code="session_expired")
             staff = await Staff.get_or_none(id=int(claims["sub"]), is_active=True)
             if staff is None:
                 raise Unauthorized("This staff account is disabled", code="invalid_token")
             if roles and staff.role not in roles:
                 raise Forbidden("Your role may not do this", code="role_forbidden")
             request.ctx.staff = staff
+            request.ctx.staff_claims = claims
             return await handler(request, *args, **kwargs)
 
         return wrapped

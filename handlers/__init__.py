@@ -2,7 +2,7 @@
 
 from sanic import Blueprint
 
-from handlers import admin, applications, auth, chat, meta, notifications, services, ws
+from handlers import admin, applications, auth, chat, citizen, console, meta, notifications, services, ws
 
 api = Blueprint.group(
     meta.bp,
@@ -13,5 +13,9 @@ api = Blueprint.group(
     applications.bp,
     notifications.bp,
     admin.bp,
+    citizen.bp,
+    citizen.admin_bp,
+    console.bp,
+    console.chat_bp,
     url_prefix="/api/v1",
 )

@@ -7,7 +7,8 @@ from sanic.response import HTTPResponse, json
 from sanic_ext import openapi
 
 from app.applications import OPEN, Actor, application_view, today
-from app.errors import NotFound, ValidationFailed
+from app.console import audit
+from app.errors import NotFound, RateLimited, Unauthorized, ValidationFailed
 from app.ratelimit import client_ip, rate_limit
 from app.staff import CASEWORKERS, require_staff, staff_login
 from handlers.common import json_object
@@ -17,13 +18,30 @@ bp = Blueprint("admin", url_prefix="/admin")
 
 
 @bp.post("/login")
-@openapi.body({"application/json": {"username": str, "password": str}})
+@openapi.body({"application/json": {"username": str, "password": str, "totp_code": str}})
 @rate_limit("staff-login", limit=20, per=60, key=client_ip)
 async def login(request: Request) -> HTTPResponse:
-    """Staff login; answers a staff token (citizen tokens never open staff routes)."""
+    """Staff login (password and, outside development, a TOTP code); answers a staff token."""
     body = json_object(request)
     ctx = request.app.ctx
-    return json(await staff_login(ctx.redis, ctx.tokens, body.get("username"), body.get("password")))
+    username = body.get("username")
+    try:
+        result = await staff_login(
+            ctx.redis,
+            ctx.tokens,
+            username,
+            body.get("password"),
+            totp_code=body.get("totp_code"),
+            totp_required=ctx.settings.staff_totp_required,
+            pii=ctx.pii,
+            idle_timeout_s=ctx.settings.staff_idle_timeout_s,
+        )
+    except (Unauthorized, RateLimited) as exc:
+        await audit.record(request, "staff.login_failed", str(username)[:64], after={"code": exc.code},
+                           username=str(username)[:64] if isinstance(username, str) else "")  # fmt: skip
+        raise
+    await audit.record(request, "staff.login", result["username"], username=result["username"])
+    return json(result)
 
 
 @bp.get("/applications")
@@ -69,6 +87,7 @@ async def application_detail(request: Request, application_id: int) -> HTTPRespo
 async def transition(request: Request, application_id: int) -> HTTPResponse:
     """Move an application (受理, 补正, 审核, 办结); 409 if it moved since the version you saw."""
     body = json_object(request)
+    before = await Application.get_or_none(id=application_id)
     app = await request.app.ctx.applications.transition(
         application_id,
         body.get("to"),
@@ -78,6 +97,13 @@ async def transition(request: Request, application_id: int) -> HTTPResponse:
         missing_materials=body.get("missing_materials"),
     )
     await request.app.ctx.notifier.kick()
+    await audit.record(
+        request,
+        "application.transition",
+        f"application:{app.id}",
+        before={"status": str(before.status), "version": before.version} if before else None,
+        after={"status": str(app.status), "version": app.version, "note": body.get("note", "")},
+    )
     return json(application_view(app))
 
 
@@ -109,4 +135,5 @@ async def replay(request: Request) -> HTTPResponse:
     key = json_object(request).get("idempotency_key")
     if not isinstance(key, str) or not await request.app.ctx.notifier.replay(key):
         raise NotFound("No dead or uncertain delivery with this key")
+    await audit.record(request, "delivery.replay", key[:128], after={"replaying": key})
     return json({"replaying": key})

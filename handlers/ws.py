@@ -3,6 +3,7 @@
 Client → server: ``{"type": "auth", "token"}``, ``{"type": "chat", "text", "session_id"?}``, ``{"type": "ping"}``.
 Server → client: ``{"type": "chat", ...the chat body}``, ``{"type": "auth", "ok": true}``, ``{"type": "pong"}``,
 ``{"type": "notification", "notification": {...}}`` (once logged in, from whichever worker caused it),
+``{"type": "agent", "text", ...}`` and ``{"type": "handoff", "status", "text", ...}`` (a chat handed to a person),
 or ``{"type": "error", "error": {"code", "message"}}`` (the connection stays open).
 A token may also come in the ``Authorization`` header of the upgrade request.
 """
@@ -38,13 +39,27 @@ class Connection:
 
     def log_in(self, user_id: int) -> None:
         self.user_id = user_id
+        if self.session_id:
+            self.request.app.ctx.sessions.unregister(self.session_id, self.ws)
         self.session_id = None
         self.request.app.ctx.push.register(user_id, self.ws)
         self.registered.add(user_id)
 
+    def follow(self, session_id: str) -> None:
+        """Receive an agent's replies for this chat session (a handed-off chat) on this socket."""
+        if session_id == self.session_id:
+            return
+        sessions = self.request.app.ctx.sessions
+        if self.session_id:
+            sessions.unregister(self.session_id, self.ws)
+        self.session_id = session_id
+        sessions.register(session_id, self.ws)
+
     def close(self) -> None:
         for user_id in self.registered:
             self.request.app.ctx.push.unregister(user_id, self.ws)
+        if self.session_id:
+            self.request.app.ctx.sessions.unregister(self.session_id, self.ws)
 
 
 @bp.websocket("/ws")
@@ -95,7 +110,7 @@ async def _handle(connection: Connection, raw: Any) -> None:
                 user_id=connection.user_id,
                 channel="ws",
             )
-            connection.session_id = turn.session_id
+            connection.follow(turn.session_id)
             await ws.send(json.dumps({"type": "chat", **turn.body}, ensure_ascii=False))
         else:
             await ws.send(_error("unknown_type", "type must be one of: auth, chat, ping"))

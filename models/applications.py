@@ -74,6 +74,8 @@ class Staff(Model):
     role = fields.CharField(max_length=16)
     department = fields.CharField(max_length=128, null=True)
     is_active = fields.BooleanField(default=True)
+    # The TOTP secret (second factor), encrypted like personal information.
+    totp_secret = fields.CharField(max_length=256, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -31,6 +31,8 @@ class User(Model):
     phone_enc = fields.TextField(null=True)
     phone_mask = fields.CharField(max_length=32, null=True)
     verified_at = fields.DatetimeField(null=True)
+    # 长辈模式: larger text in the clients, shorter answers with fewer options from the assistant.
+    elder_mode = fields.BooleanField(default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

@@ -2,7 +2,7 @@
 
 It answers WeChat's real paths under ``/__fakewx`` (``sns/jscode2session``,
 ``cgi-bin/token``, ``wxa/business/getuserphonenumber``, the message sends,
-the menu) plus a fake real-name check (``idverify/v1/check``) and an
+the menu, the official account's user info) plus a fake real-name check (``idverify/v1/check``) and an
 inspection API (``/__fakewx/_sent``, ``_faults``, ``_stats``, ``_reset``, …).
 
 Mount it in the backend with ``app.blueprint(create_blueprint())``, or run it

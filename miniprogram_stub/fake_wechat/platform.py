@@ -30,6 +30,7 @@ TEMPLATE_SEND = "cgi-bin/message/template/send"
 CUSTOM_SEND = "cgi-bin/message/custom/send"
 MENU_CREATE = "cgi-bin/menu/create"
 MENU_GET = "cgi-bin/menu/get"
+USER_INFO = "cgi-bin/user/info"
 IDVERIFY = "idverify/v1/check"
 
 MESSAGE_ENDPOINTS = (SUBSCRIBE_SEND, TEMPLATE_SEND, CUSTOM_SEND)
@@ -42,6 +43,7 @@ ENDPOINTS = (
     CUSTOM_SEND,
     MENU_CREATE,
     MENU_GET,
+    USER_INFO,
     IDVERIFY,
 )
 
@@ -257,6 +259,8 @@ class FakePlatform:
     _tokens: dict[str, _Token] = field(default_factory=dict, repr=False)
     _used_login_codes: set[str] = field(default_factory=set, repr=False)
     _used_phone_codes: set[str] = field(default_factory=set, repr=False)
+    # People who logged in: the official account's user info finds their unionid by openid.
+    _known_names: set[str] = field(default_factory=set, repr=False)
     _msgids: itertools.count[int] = field(default_factory=lambda: itertools.count(2_000_000_001), repr=False)
 
     def reset(self) -> None:
@@ -268,6 +272,7 @@ class FakePlatform:
         self._tokens.clear()
         self._used_login_codes.clear()
         self._used_phone_codes.clear()
+        self._known_names.clear()
 
     # -- stats and faults ---------------------------------------------------
 
@@ -350,6 +355,7 @@ class FakePlatform:
             raise WeChatError(40002)
         assert appid is not None
         name = self._use_code(js_code, self._used_login_codes)
+        self._known_names.add(name)
         return {
             "session_key": base64.b64encode(secrets.token_bytes(16)).decode("ascii"),
             "openid": openid_for(appid, name),
@@ -501,6 +507,22 @@ class FakePlatform:
         if appid not in self.menus:
             raise WeChatError(46003)
         return {"menu": self.menus[appid]}
+
+    def user_info(self, token: str | None, openid: str | None) -> dict[str, Any]:
+        """``cgi-bin/user/info``: a follower's openid, and the unionid of someone who logged in to the mini-program.
+
+        Real WeChat answers the unionid when the official account is bound to an open-platform account; here
+        the unionid is known for everyone who used a login code (the same person under every appid).
+        """
+        appid = self.check_token(token)
+        if not openid or not isinstance(openid, str):
+            raise WeChatError(40003)
+        info: dict[str, Any] = {"subscribe": 1, "openid": openid, "language": "zh_CN"}
+        for name in self._known_names:
+            if openid_for(appid, name) == openid:
+                info["unionid"] = unionid_for(name)
+                break
+        return info
 
     # -- identity verification ---------------------------------------------
 

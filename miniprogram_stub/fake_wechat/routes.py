@@ -28,6 +28,7 @@ from miniprogram_stub.fake_wechat.platform import (
     SUBSCRIBE_SEND,
     TEMPLATE_SEND,
     TOKEN,
+    USER_INFO,
     FakePlatform,
     Fault,
     HTTPError,
@@ -183,6 +184,13 @@ def create_blueprint(platform: FakePlatform | None = None) -> Blueprint:
     async def menu_get(request: Request) -> HTTPResponse:
         """The official account's menu."""
         return await platform_call(MENU_GET, lambda: platform.get_menu(request.args.get("access_token")))
+
+    @route("/cgi-bin/user/info", "GET")
+    async def user_info(request: Request) -> HTTPResponse:
+        """A follower of the official account: openid and, when known, unionid."""
+        return await platform_call(
+            USER_INFO, lambda: platform.user_info(request.args.get("access_token"), request.args.get("openid"))
+        )
 
     @route("/idverify/v1/check", "POST")
     async def idverify(request: Request) -> HTTPResponse:

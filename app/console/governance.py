@@ -1,0 +1,362 @@
+"""Intents, governed: one shared draft, immutable releases, a live pointer, test, replay, publish, rollback.
+
+- Edits change the draft (a copy of the live release until the first edit). Each edit is a
+  conditional UPDATE on the draft's version, retried on a race, so two editors never lose
+  each other's changes.
+- ``test`` runs the draft engine on one text; ``replay`` runs the live and the draft engines
+  on the last logged real questions and on the development set; a publish needs a replay of
+  the very draft and live release it publishes over.
+- A publish stores a new immutable release and moves the live pointer; a rollback moves the
+  pointer to an earlier release. Both then ask every worker to rebuild (Redis pub/sub).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
+
+from app.catalog import CATEGORIES, export_items
+from app.console import intent_data
+from app.errors import Conflict, NotFound
+from intents.build import build_assistant
+from intents.dialog import Assistant
+from intents.evaluate import evaluate, read_rows
+from intents.text import normalise
+from models import IntentRelease, IntentState
+
+STATE_ID = 1
+RECENT_KEY = "shengshi:assistant:recent_questions"
+REPLAY_PREFIX = "shengshi:intents:replay:"
+DEV_SET = Path(__file__).resolve().parents[2] / "tests" / "data" / "assistant_dev.jsonl"
+_EDIT_RETRIES = 8
+PREPARE = "prepare:"
+PREPARED_PREFIX = "shengshi:intents:prepared:"
+PREPARE_TIMEOUT_S = 15.0
+log = logging.getLogger("shengshi.intents")
+
+
+async def catalog_by_code() -> dict[str, dict[str, Any]]:
+    return {str(item["code"]): item for item in await export_items()}
+
+
+# -- state, draft and releases ------------------------------------------------------
+
+
+async def ensure_initialised(username: str = "system") -> IntentState:
+    """The state row; on first use, release 1 is seeded from the intent data files."""
+    state = await IntentState.get_or_none(id=STATE_ID)
+    if state is not None and state.live_number is not None:
+        return state
+    data = intent_data.seed()
+    # Another worker may seed it at the same moment: the unique number keeps one.
+    with contextlib.suppress(IntegrityError):
+        await IntentRelease.create(
+            number=1,
+            data=data,
+            checksum=intent_data.checksum(data),
+            note="seeded from intents/data/*.yaml",
+            created_by=username,
+        )
+    try:
+        await IntentState.create(id=STATE_ID, live_number=1, draft=None, draft_version=0, draft_base=1)
+    except IntegrityError:
+        await IntentState.filter(id=STATE_ID, live_number=None).update(live_number=1)
+    return await IntentState.get(id=STATE_ID)
+
+
+async def live_release() -> IntentRelease | None:
+    """The live release, or None before the console was ever used (the files are live then)."""
+    state = await IntentState.get_or_none(id=STATE_ID)
+    if state is None or state.live_number is None:
+        return None
+    return await IntentRelease.get_or_none(number=state.live_number)
+
+
+async def get_release(number: int) -> IntentRelease:
+    release = await IntentRelease.get_or_none(number=number)
+    if release is None:
+        raise NotFound("No such release", code="release_not_found")
+    return release
+
+
+async def draft() -> tuple[IntentState, dict[str, Any]]:
+    """The state and the draft document (the live release's data while nothing is edited)."""
+    state = await ensure_initialised()
+    if state.draft is not None:
+        return state, state.draft
+    return state, (await get_release(int(state.live_number or 1))).data
+
+
+async def edit_draft(change: Callable[[dict[str, Any]], dict[str, Any]], username: str) -> tuple[dict, dict, int]:
+    """Apply ``change`` to the draft atomically; answers (before, after, new draft version)."""
+    for _ in range(_EDIT_RETRIES):
+        state, before = await draft()
+        after = change(before)
+        updated = await IntentState.filter(id=STATE_ID, draft_version=state.draft_version).update(
+            draft=after,
+            draft_version=state.draft_version + 1,
+            draft_base=state.draft_base if state.draft is not None else state.live_number,
+            updated_by=username,
+        )
+        if updated:
+            return before, after, state.draft_version + 1
+    raise Conflict("The draft is being edited by others right now; try again", code="draft_busy")
+
+
+async def discard_draft(username: str) -> int:
+    state = await ensure_initialised()
+    await IntentState.filter(id=STATE_ID).update(
+        draft=None, draft_version=F("draft_version") + 1, draft_base=state.live_number, updated_by=username
+    )
+    return state.draft_version + 1
+
+
+async def publish(redis: Any, username: str, note: str) -> IntentRelease:
+    """A new immutable release from the draft, made live; needs a replay of this draft over this live release."""
+    state, data = await draft()
+    if state.draft is None:
+        raise Conflict("Nothing to publish: the draft equals the live release", code="nothing_to_publish")
+    replay = await stored_replay(redis, state.draft_version)
+    if replay is None or replay.get("live_number") != state.live_number:
+        raise Conflict("Replay the draft before publishing it", code="replay_required")
+    last = await IntentRelease.all().order_by("-number").first()
+    number = (last.number if last else 0) + 1
+    try:
+        release = await IntentRelease.create(
+            number=number,
+            data=data,
+            checksum=intent_data.checksum(data),
+            note=note[:500],
+            replay=replay.get("summary", {}),
+            created_by=username,
+        )
+    except IntegrityError:
+        raise Conflict("Someone else published at the same moment; reload and try again") from None
+    await prepare(redis, number)
+    moved = await IntentState.filter(id=STATE_ID, draft_version=state.draft_version).update(
+        live_number=number, draft=None, draft_version=state.draft_version + 1, draft_base=number, updated_by=username
+    )
+    if not moved:
+        await release.delete()
+        raise Conflict("The draft changed while publishing; replay it again", code="draft_changed")
+    await announce(redis)
+    return release
+
+
+async def rollback(redis: Any, number: int, username: str) -> tuple[int | None, int]:
+    """Make an earlier (or any) release live again; answers (previous live number, new live number)."""
+    await get_release(number)
+    state = await ensure_initialised()
+    await prepare(redis, number)
+    await IntentState.filter(id=STATE_ID).update(live_number=number, updated_by=username)
+    await announce(redis)
+    return state.live_number, number
+
+
+async def announce(redis: Any) -> None:
+    from app.assistant import publish_reload
+
+    await publish_reload(redis)
+
+
+async def prepare(redis: Any, number: int, timeout_s: float = PREPARE_TIMEOUT_S) -> int:
+    """Have every worker build release ``number``'s engine now; answers how many did within ``timeout_s``.
+
+    Building takes about a second; the switch that follows is then one assignment on every worker,
+    so all of them answer from the new release within moments of each other.
+    """
+    from app.assistant import RELOAD_CHANNEL
+
+    token = uuid.uuid4().hex
+    ack_key = f"{PREPARED_PREFIX}{token}"
+    receivers = int(await redis.publish(RELOAD_CHANNEL, f"{PREPARE}{number}:{token}"))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    ready = 0
+    while loop.time() < deadline:
+        ready = int(await redis.get(ack_key) or 0)
+        if ready >= receivers:
+            break
+        await asyncio.sleep(0.05)
+    await redis.delete(ack_key)
+    return ready
+
+
+class ReleaseSwitcher:
+    """A worker's side of a switch: build on ``prepare:N:token``, swap on the reload that follows."""
+
+    def __init__(self, redis: Any):
+        self.redis = redis
+        self._prepared: tuple[int, Assistant, float] | None = None
+
+    async def handle(self, service: Any, message: str) -> bool:
+        """True when ``message`` was handled here (the caller then does not rebuild)."""
+        if message.startswith(PREPARE):
+            number_text, _, token = message[len(PREPARE) :].partition(":")
+            release = await IntentRelease.get_or_none(number=int(number_text))
+            if release is not None:
+                self._prepared = (release.number, await build_engine(release.data), time.monotonic())
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    pipe.incr(f"{PREPARED_PREFIX}{token}")
+                    pipe.expire(f"{PREPARED_PREFIX}{token}", 60)
+                    await pipe.execute()
+            return True
+        prepared = self._prepared
+        if prepared is None or time.monotonic() - prepared[2] > 120:
+            return False
+        release = await live_release()
+        if release is None or release.number != prepared[0]:
+            return False
+        self._prepared = None
+        service.swap(prepared[1])
+        log.info("assistant switched to release", extra={"fields": {"release": prepared[0]}})
+        return True
+
+
+# -- engines -------------------------------------------------------------------------
+
+
+async def build_engine(data: Mapping[str, Any] | None, items: list[dict[str, Any]] | None = None) -> Assistant:
+    """An engine over the catalog with ``data`` applied (the intent files when ``data`` is None)."""
+    items = items if items is not None else await export_items()
+    if data is None:
+        return await asyncio.to_thread(build_assistant, items, categories=list(CATEGORIES))
+    compiled = intent_data.compile_data(data, items)
+    return await asyncio.to_thread(lambda: build_assistant(categories=list(CATEGORIES), **compiled))
+
+
+async def build_live() -> Assistant:
+    release = await live_release()
+    return await build_engine(release.data if release is not None else None)
+
+
+class DraftEngines:
+    """This worker's engine of the current draft, rebuilt when the draft or the live release changes."""
+
+    def __init__(self) -> None:
+        self._key: tuple[int, int | None] | None = None
+        self._engine: Assistant | None = None
+        self._built_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> tuple[Assistant, int]:
+        async with self._lock:
+            state, data = await draft()
+            key = (state.draft_version, state.live_number)
+            # Rebuilt at least every minute too, so catalog changes show up.
+            if self._engine is None or self._key != key or time.monotonic() - self._built_at > 60:
+                self._engine = await build_engine(data)
+                self._key = key
+                self._built_at = time.monotonic()
+            return self._engine, state.draft_version
+
+
+def explain(engine: Assistant, text: str, limit: int = 8) -> dict[str, Any]:
+    """The reply and the ranked candidates with scores, and why: the matched tokens."""
+    reply, _ = engine.respond(text)
+    result = engine.index.search(text, limit=limit)
+    return {
+        "action": reply.action,
+        "reply": reply.reply,
+        "items": reply.items,
+        "quick_replies": reply.quick_replies,
+        "tokens": engine.index.analyzer.words(normalise(text)),
+        "candidates": [
+            {
+                "code": c.intent.id,
+                "name": c.intent.name,
+                "score": round(c.score, 3),
+                "coverage": round(c.coverage, 3),
+                "core_coverage": round(c.core_coverage, 3),
+                "matched": list(c.matched),
+            }
+            for c in result.candidates
+        ],
+    }
+
+
+# -- replay --------------------------------------------------------------------------
+
+
+async def log_question(redis: Any, text: str, keep: int) -> None:
+    """Keep the last ``keep`` questions (normalised, no identity) for replays."""
+    normalised = normalise(text)[:200]
+    if normalised:
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.lpush(RECENT_KEY, normalised)
+            pipe.ltrim(RECENT_KEY, 0, max(keep - 1, 0))
+            await pipe.execute()
+
+
+async def recent_questions(redis: Any, limit: int) -> list[str]:
+    raw = await redis.lrange(RECENT_KEY, 0, max(limit - 1, 0))
+    return [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
+
+
+def _outcome(engine: Assistant, text: str) -> dict[str, Any]:
+    reply, _ = engine.respond(text)
+    return {"action": reply.action, "code": reply.items[0]["code"] if reply.items else None,
+            "name": reply.items[0]["name"] if reply.items else None}  # fmt: skip
+
+
+def replay_report(live: Assistant, candidate: Assistant, questions: list[str], dev_rows: list[dict]) -> dict:
+    """Which answers change between the two engines, and accuracy on the development set before and after."""
+    changed = []
+    for text in dict.fromkeys(questions):
+        before, after = _outcome(live, text), _outcome(candidate, text)
+        if before != after:
+            changed.append({"text": text, "before": before, "after": after})
+    dev: dict[str, Any] | None = None
+    if dev_rows:
+        before_report, after_report = evaluate(live, dev_rows), evaluate(candidate, dev_rows)
+        dev = {
+            "rows": len(dev_rows),
+            "before": {k: round(v, 4) for k, v in before_report.figures.items()},
+            "after": {k: round(v, 4) for k, v in after_report.figures.items()},
+        }
+    return {"questions": len(set(questions)), "changed_count": len(changed), "changed": changed[:300], "dev": dev}
+
+
+def dev_rows() -> list[dict[str, Any]]:
+    return read_rows(DEV_SET) if DEV_SET.exists() else []
+
+
+async def replay(redis: Any, live: Assistant, draft_engines: DraftEngines, limit: int) -> dict[str, Any]:
+    """Replay the draft; the result is kept for this draft version (publishing needs it)."""
+    engine, version = await draft_engines.get()
+    state = await ensure_initialised()
+    questions = await recent_questions(redis, limit)
+    rows = dev_rows()
+    report = await asyncio.to_thread(replay_report, live, engine, questions, rows)
+    report.update({"draft_version": version, "live_number": state.live_number})
+    summary = {"questions": report["questions"], "changed_count": report["changed_count"], "dev": report["dev"]}
+    stored = {"live_number": state.live_number, "summary": summary}
+    await redis.set(REPLAY_PREFIX + str(version), json.dumps(stored), ex=24 * 3600)
+    return report
+
+
+async def stored_replay(redis: Any, version: int) -> dict[str, Any] | None:
+    raw = await redis.get(REPLAY_PREFIX + str(version))
+    return json.loads(raw) if raw else None
+
+
+def release_view(release: IntentRelease, live_number: int | None) -> dict[str, Any]:
+    return {
+        "number": release.number,
+        "checksum": release.checksum,
+        "note": release.note,
+        "replay": release.replay,
+        "created_by": release.created_by,
+        "created_at": release.created_at.isoformat(),
+        "live": release.number == live_number,
+    }
