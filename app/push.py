@@ -10,13 +10,14 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from app.background import keep_running, listen, stop_requested
 from app.notify import PUSH_PREFIX
 
 log = logging.getLogger("shengshi.push")
 CONNECTIONS_PREFIX = "shengshi:ws_connections:"
+Key = TypeVar("Key", int, str)
 
 
 async def total_connections(redis: Any) -> int:
@@ -27,23 +28,35 @@ async def total_connections(redis: Any) -> int:
     return total
 
 
-class PushHub:
+class SocketRegistry(Generic[Key]):
+    """This worker's open WebSockets by key (a user, a chat session); a message goes to each of them."""
+
     def __init__(self) -> None:
-        self._sockets: dict[int, set[Any]] = defaultdict(set)
+        self._sockets: dict[Key, set[Any]] = defaultdict(set)
 
     @property
     def connections(self) -> int:
         return sum(len(s) for s in self._sockets.values())
 
-    def register(self, user_id: int, ws: Any) -> None:
-        self._sockets[user_id].add(ws)
+    def register(self, key: Key, ws: Any) -> None:
+        self._sockets[key].add(ws)
 
-    def unregister(self, user_id: int, ws: Any) -> None:
-        sockets = self._sockets.get(user_id)
+    def unregister(self, key: Key, ws: Any) -> None:
+        sockets = self._sockets.get(key)
         if sockets is not None:
             sockets.discard(ws)
             if not sockets:
-                del self._sockets[user_id]
+                del self._sockets[key]
+
+    async def deliver(self, key: Key, message: str) -> None:
+        for ws in list(self._sockets.get(key, ())):
+            # A socket closing meanwhile is the listener's to clean up, not a reason to stop the others.
+            with contextlib.suppress(Exception):
+                await ws.send(message)
+
+
+class PushHub(SocketRegistry[int]):
+    """Sockets by user: notifications published for a user reach each of them, on every worker."""
 
     async def report_forever(self, redis: Any, name: str) -> None:
         """Publish this worker's open-socket count (expiring, so a dead worker's count goes away)."""
@@ -53,11 +66,6 @@ class PushHub:
             with contextlib.suppress(Exception):
                 await redis.set(f"{CONNECTIONS_PREFIX}{name}", self.connections, ex=5)
             await asyncio.sleep(1.0)
-
-    async def deliver(self, user_id: int, message: str) -> None:
-        for ws in list(self._sockets.get(user_id, ())):
-            with contextlib.suppress(Exception):
-                await ws.send(message)
 
     async def listen(self, redis: Any) -> None:
         """Forward published messages to local sockets; reconnect by itself after Redis restarts."""

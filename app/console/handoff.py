@@ -21,7 +21,6 @@ import contextlib
 import json
 import logging
 import re
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +29,7 @@ from app.background import keep_running, listen
 from app.console import governance
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.notify import PUSH_PREFIX
+from app.push import SocketRegistry
 from intents.text import normalise
 from models import Application, Handoff, HandoffMessage, ServiceItem, Status, User
 
@@ -311,26 +311,8 @@ def handoff_view(handoff: Handoff) -> dict[str, Any]:
     }
 
 
-class SessionHub:
+class SessionHub(SocketRegistry[str]):
     """This worker's sockets by chat session, fed by ``shengshi:handoff_push:*`` from any worker."""
-
-    def __init__(self) -> None:
-        self._sockets: dict[str, set[Any]] = defaultdict(set)
-
-    def register(self, session_id: str, ws: Any) -> None:
-        self._sockets[session_id].add(ws)
-
-    def unregister(self, session_id: str, ws: Any) -> None:
-        sockets = self._sockets.get(session_id)
-        if sockets is not None:
-            sockets.discard(ws)
-            if not sockets:
-                del self._sockets[session_id]
-
-    async def deliver(self, session_id: str, message: str) -> None:
-        for ws in list(self._sockets.get(session_id, ())):
-            with contextlib.suppress(Exception):
-                await ws.send(message)
 
     async def listen(self, redis: Any) -> None:
         async def forward(message: dict[str, Any]) -> None:
