@@ -95,17 +95,22 @@ class Candidate:
         self,
         intent: Intent,
         score: float,
-        found: frozenset[str],
+        features: frozenset[str],
         evidence: Mapping[str, float],
         total_weight: float,
         core: frozenset[str],
     ):
         self.intent = intent
         self.score = score
-        self._found = found  # the question's features this intent has
+        self._features = features  # every feature of the intent
         self._evidence = evidence  # the question's known features → their weight (kind × count × IDF)
         self._total = total_weight  # the same summed over every feature of the question, unknown ones too
         self._core = core  # the intent's features from its name, aliases and keywords
+
+    @cached_property
+    def _found(self) -> frozenset[str]:
+        """The question's features this intent has."""
+        return self._features.intersection(self._evidence)
 
     @cached_property
     def coverage(self) -> float:
@@ -381,17 +386,16 @@ class IntentIndex:
             allowed = np.zeros(n_docs, bool)
             allowed[[self.position[i] for i in restrict if i in self.position]] = True
             scores = np.where(allowed, scores, 0.0)
-        take = min(limit, n_docs)
-        # The best `take` without sorting them all; among equal scores the earlier intent goes first.
-        top = np.argpartition(scores, n_docs - take)[n_docs - take :] if take < n_docs else np.arange(n_docs)
-        ranked = sorted(zip((-scores[top]).tolist(), top.tolist(), strict=True))  # (-score, position): best first
-        candidates = []
-        for negated, doc_id in ranked:
-            score = -negated
-            if score <= 0:
-                break
-            found = self.doc_features[doc_id].intersection(evidence)
-            candidates.append(Candidate(self.intents[doc_id], score, found, evidence, total_weight, self.core[doc_id]))
+        # The best `limit` without sorting them all, among the intents that scored at all (most score
+        # 0, and a partition over many equal values is slow); equal scores: the earlier intent first.
+        hit = np.flatnonzero(scores)
+        if len(hit) > limit:
+            hit = hit[np.argpartition(scores[hit], len(hit) - limit)[len(hit) - limit :]]
+        ranked = sorted(zip((-scores[hit]).tolist(), hit.tolist(), strict=True))  # (-score, position): best first
+        candidates = [
+            Candidate(self.intents[i], -negated, self.doc_features[i], evidence, total_weight, self.core[i])
+            for negated, i in ranked
+        ]
         return MatchResult(text, normalised, tuple(candidates))
 
 
