@@ -172,7 +172,9 @@ async def console(start_server):  # type: ignore[no-untyped-def]
 
     await load_items([dict(i) for i in seed()], "seed")
     running = await start_server(mount_fake_wechat=True)
-    async with httpx.AsyncClient(base_url=running.url, timeout=30) as http:
+    # Generous: a replay runs the whole development set through two engines, and on a loaded CI
+    # machine that has taken longer than 30 seconds. No test here times anything.
+    async with httpx.AsyncClient(base_url=running.url, timeout=180) as http:
         yield running, http
 
 

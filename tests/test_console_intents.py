@@ -51,7 +51,7 @@ class Console:
 async def console(start_server) -> AsyncIterator[Console]:  # type: ignore[no-untyped-def]
     await load_items([dict(i) for i in seed()], "seed")
     running = await start_server(mount_fake_wechat=True, rate_limit_enabled=False)
-    async with httpx.AsyncClient(base_url=running.url, timeout=60) as http:
+    async with httpx.AsyncClient(base_url=running.url, timeout=180) as http:  # replays run the dev set
         yield Console(running, http)
 
 

@@ -66,7 +66,7 @@ async def desk(start_server, browser, request) -> AsyncIterator[Desk]:  # type: 
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    async with httpx.AsyncClient(base_url=running.url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=running.url, timeout=180) as http:
         desk = Desk(page, running.url, folder, http)
         try:
             yield desk
