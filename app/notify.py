@@ -32,12 +32,16 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 
 from app.background import keep_running, listen, stop_requested
+from app.redis_client import is_embedded
 from app.wechat import WeChatError, WeChatGateway
 from models import Delivery, Follower, Notification, OutboxMessage, SubscriptionGrant, User
 
 log = logging.getLogger("shengshi.notify")
 
 STREAM = "shengshi:notifications"
+# On the embedded Redis the consumer waits this long at most between reads, unless woken by an XADD
+# of this process (a real Redis blocks instead).
+EMBEDDED_POLL_S = 0.5
 GROUP = "deliver"
 RETRY_KEY = "shengshi:notifications:retry"
 PUSH_PREFIX = "shengshi:push:"
@@ -88,6 +92,7 @@ class Notifier:
         mp_template_id: str = "",
     ):
         self.redis = redis
+        self._appended = asyncio.Event()  # set by every XADD of this notifier
         self.wechat = wechat
         self.templates = templates
         self.retry_base_s = retry_base_s
@@ -106,7 +111,7 @@ class Notifier:
     async def dispatch_once(self, limit: int = 200) -> int:
         rows = await OutboxMessage.filter(dispatched_at=None).order_by("id").limit(limit)
         for row in rows:
-            await self.redis.xadd(STREAM, {"outbox_id": str(row.id), "attempt": "0"})
+            await self._append({"outbox_id": str(row.id), "attempt": "0"})
             await OutboxMessage.filter(id=row.id, dispatched_at=None).update(dispatched_at=dt.datetime.now(dt.UTC))
         return len(rows)
 
@@ -115,7 +120,7 @@ class Notifier:
         cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=self.redispatch_after_s)
         rows = await OutboxMessage.filter(delivered_at=None, dispatched_at__lt=cutoff).order_by("id").limit(500)
         for row in rows:
-            await self.redis.xadd(STREAM, {"outbox_id": str(row.id), "attempt": "0"})
+            await self._append({"outbox_id": str(row.id), "attempt": "0"})
             await OutboxMessage.filter(id=row.id).update(dispatched_at=dt.datetime.now(dt.UTC))
         if rows:
             log.warning("dispatched %d unfinished notifications again", len(rows))
@@ -162,6 +167,10 @@ class Notifier:
             if "BUSYGROUP" not in str(exc):
                 raise
 
+    async def _append(self, fields: dict[str, str]) -> None:
+        await self.redis.xadd(STREAM, fields)
+        self._appended.set()
+
     async def run_consumer(self, block_ms: int = 1000) -> None:
         """Own pending entries first, then new ones; claim those idle too long. Reconnects by itself."""
 
@@ -175,11 +184,22 @@ class Notifier:
         cursor = "0"
         last_claim = 0.0
         loop = asyncio.get_running_loop()
+        # The embedded fakeredis keeps a CPU busy for as long as an XREADGROUP blocks (and starves
+        # the database thread of the GIL): there, read without blocking and wait between empty reads.
+        embedded = is_embedded(self.redis)
         while True:
             if stop_requested():
                 raise asyncio.CancelledError
-            response = await self.redis.xreadgroup(GROUP, self.name, {STREAM: cursor}, count=50, block=block_ms)
+            if embedded:
+                response = await self.redis.xreadgroup(GROUP, self.name, {STREAM: cursor}, count=50)
+            else:
+                response = await self.redis.xreadgroup(GROUP, self.name, {STREAM: cursor}, count=50, block=block_ms)
             entries = response[0][1] if response else []
+            if embedded and not entries and cursor == ">":
+                # Entries come from this process there (one worker only): woken by our own XADD.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._appended.wait(), EMBEDDED_POLL_S)
+                self._appended.clear()
             if cursor == "0" and not entries:
                 cursor = ">"
             for entry_id, fields in entries:
@@ -251,7 +271,7 @@ class Notifier:
             # Whoever removes it moves it: several pumps never duplicate a retry.
             if await self.redis.zrem(RETRY_KEY, member):
                 entry = json.loads(member)
-                await self.redis.xadd(STREAM, {"outbox_id": str(entry["outbox_id"]), "attempt": str(entry["attempt"])})
+                await self._append({"outbox_id": str(entry["outbox_id"]), "attempt": str(entry["attempt"])})
                 moved += 1
         return moved
 
@@ -381,7 +401,7 @@ class Notifier:
         if record is None or record.status not in ("dead", "uncertain"):
             return False
         await Delivery.filter(id=record.id).update(status="replaying")
-        await self.redis.xadd(STREAM, {"outbox_id": str(record.outbox_id), "attempt": "0"})
+        await self._append({"outbox_id": str(record.outbox_id), "attempt": "0"})
         return True
 
 

@@ -47,6 +47,13 @@ def connect_redis(url: str | None) -> Redis:
     return Redis(connection_pool=pool)
 
 
+def is_embedded(client: Any) -> bool:
+    """Whether ``client`` is the embedded fakeredis (no server behind it)."""
+    import fakeredis
+
+    return isinstance(client, fakeredis.FakeAsyncRedis)
+
+
 async def check_redis(client: Any, timeout: float = 2.0) -> None:
     """Raise if Redis does not answer PING in time."""
     await asyncio.wait_for(client.ping(), timeout)

@@ -23,8 +23,13 @@ What is measured:
   shared machine the wall p99 also counts time spent descheduled.
 * rank_bm25 (``BM25Okapi.get_scores`` + argsort top 5) on the same items and
   queries, with the same jieba tokens, timed end to end like ours and also
-  scoring alone. Ours and rank_bm25 take turns query by query, so both meet the
-  same load when the machine is shared.
+  scoring alone, in two arrangements that both meet the same machine load:
+  steady state (blocks of 50 queries in a row per engine, the two alternating
+  block by block: what one search costs in a process that keeps searching) and
+  cold (turn by turn, query by query: every query of ours starts with caches
+  full of rank_bm25's data, which walks a dict per document for every word).
+  The target's verdict is on the steady state; the cold figures are printed
+  beside it, since a search in a busy server process also starts cold.
 * accuracy on the dev set (seed catalog) of the engine and both baselines, for
   context: a faster engine that ranks worse would be no gain.
 """
@@ -58,6 +63,7 @@ WARMUP = 200
 QUERIES = 2_285  # five passes over the 457 dev-set texts, so every text weighs the same
 BM25_QUERIES_LARGEST = 457  # one pass: rank_bm25 scans every document per query term and is slow at 5,000
 LIMIT = 5
+BLOCK = 50  # steady-state series: queries in a row per engine before the other takes its turn
 SEED = 20240601
 
 TARGET_P99_MS_AT_1000 = 1.0
@@ -379,25 +385,15 @@ def measure_size(
     repeat_p = timed(lambda text: index.search(text, limit=LIMIT), queries, fresh=False)
     analyse_p = timed(lambda text: analyzer.features(text, expand=True), queries, fresh=True)
 
-    # Ours and rank_bm25 (same tokens as ours; end to end, and scoring alone: get_scores + argsort
-    # top 5) take turns query by query, so that both meet the same load on a shared machine and the
-    # ratio does not depend on what else ran during one of two separate series.
-    ours_wall: list[int] = []
-    ours_cpu: list[int] = []
-    bm25_total: list[int] = []
-    bm25_cpu: list[int] = []
-    bm25_scoring: list[int] = []
-    gc.collect()
-    for i in range(queries):
-        text = texts[i % len(texts)]
-        normalise.cache_clear()
+    def ours_once(text: str, wall: list[int], cpu: list[int]) -> None:
+        normalise.cache_clear()  # outside the timed span: a never-seen text pays the full normalise
         cpu_started = time.thread_time_ns()
         started = time.perf_counter_ns()
         index.search(text, limit=LIMIT)
-        ours_wall.append(time.perf_counter_ns() - started)
-        ours_cpu.append(time.thread_time_ns() - cpu_started)
-        if i >= bm25_queries:
-            continue
+        wall.append(time.perf_counter_ns() - started)
+        cpu.append(time.thread_time_ns() - cpu_started)
+
+    def bm25_once(text: str, total: list[int], cpu: list[int], scoring: list[int]) -> None:
         normalise.cache_clear()
         cpu_started = time.thread_time_ns()
         started = time.perf_counter_ns()
@@ -405,17 +401,46 @@ def measure_size(
         tokenised = time.perf_counter_ns()
         bm25.rank_tokens(tokens, limit=LIMIT)
         finished = time.perf_counter_ns()
-        bm25_cpu.append(time.thread_time_ns() - cpu_started)
-        bm25_total.append(finished - started)
-        bm25_scoring.append(finished - tokenised)
+        cpu.append(time.thread_time_ns() - cpu_started)
+        total.append(finished - started)
+        scoring.append(finished - tokenised)
+
+    # Steady state: each engine answers a block of BLOCK queries in a row, as a process serving only
+    # searches would, and the two alternate block by block, so both meet the same machine load.
+    ours_wall: list[int] = []
+    ours_cpu: list[int] = []
+    bm25_total: list[int] = []
+    bm25_cpu: list[int] = []
+    bm25_scoring: list[int] = []
+    gc.collect()
+    for block in range(0, queries, BLOCK):
+        block_texts = [texts[i % len(texts)] for i in range(block, min(block + BLOCK, queries))]
+        for text in block_texts:
+            ours_once(text, ours_wall, ours_cpu)
+        if block < bm25_queries:
+            for text in block_texts:
+                bm25_once(text, bm25_total, bm25_cpu, bm25_scoring)
     ours_p = _percentiles(ours_wall, ours_cpu)
 
-    postings = sum(len(ids) for ids, _ in index.postings.values())
+    # Cold: the two take turns query by query, so each query starts with the caches full of the other
+    # engine's data (rank_bm25 walks a dict per document for every word, and evicts most of ours).
+    cold_wall: list[int] = []
+    cold_cpu: list[int] = []
+    cold_bm25: list[int] = []
+    cold_bm25_cpu: list[int] = []
+    cold_bm25_scoring: list[int] = []
+    gc.collect()
+    for i in range(min(queries, bm25_queries)):
+        text = texts[i % len(texts)]
+        bm25_once(text, cold_bm25, cold_bm25_cpu, cold_bm25_scoring)
+        ours_once(text, cold_wall, cold_cpu)
+    cold_p, cold_bm25_p = _percentiles(cold_wall, cold_cpu), _percentiles(cold_bm25, cold_bm25_cpu)
+
     bm25_p, scoring_p = _percentiles(bm25_total, bm25_cpu), _percentiles(bm25_scoring)
     return {
         "items": len(items),
-        "features": len(index.postings),
-        "postings": postings,
+        "features": index.feature_count,
+        "postings": index.posting_count,
         "jieba_words": len(analyzer.tokenizer.FREQ),
         "build_analyzer_s": t1 - t0,
         "build_index_s": t2 - t1,
@@ -429,6 +454,12 @@ def measure_size(
         "ratio_p99": bm25_p["p99_ms"] / ours_p["p99_ms"],
         "ratio_cpu_p99": bm25_p["cpu_p99_ms"] / ours_p["cpu_p99_ms"],
         "ratio_scoring_p50": scoring_p["p50_ms"] / ours_p["p50_ms"],
+        "cold": {
+            "ours": cold_p,
+            "rank_bm25": cold_bm25_p,
+            "ratio_p50": cold_bm25_p["p50_ms"] / cold_p["p50_ms"],
+            "ratio_p99": cold_bm25_p["p99_ms"] / cold_p["p99_ms"],
+        },
     }
 
 
@@ -521,8 +552,19 @@ def report(figures: dict[str, Any]) -> None:
         )
     print(
         "  text in → top 5 out, like ours; score = get_scores + argsort alone (no tokenising);\n"
-        "  × = rank_bm25 / ours (× score: rank_bm25 scoring alone against our whole search)"
+        "  × = rank_bm25 / ours (× score: rank_bm25 scoring alone against our whole search);\n"
+        "  steady state: blocks of queries in a row per engine, the engines alternating block by block"
     )
+    print()
+    print("Cold: the two take turns query by query (each of ours starts after a rank_bm25 search) (ms)")
+    print(f"  {'items':>6} | {'ours p50':>9}{'p99':>7} | {'rank_bm25 p50':>14}{'p99':>7} | {'× p50':>7}{'× p99':>7}")
+    for f in figures["sizes"]:
+        c = f["cold"]
+        print(
+            f"  {f['items']:>6,} | {c['ours']['p50_ms']:9.3f}{c['ours']['p99_ms']:7.3f} | "
+            f"{c['rank_bm25']['p50_ms']:14.3f}{c['rank_bm25']['p99_ms']:7.3f} | "
+            f"{c['ratio_p50']:6.1f}×{c['ratio_p99']:6.1f}×"
+        )
     print()
 
     g = figures["growth"]
@@ -543,7 +585,7 @@ def report(figures: dict[str, Any]) -> None:
 
     print("Targets")
     for t in figures["targets"]:
-        print(f"  {t['what']:52}{t['value']:>24}   {verdict(t['pass'])}")
+        print(f"  {t['what']:52}{t['value']:>38}   {verdict(t['pass'])}")
     c = figures["speedup_ceiling"]
     print(
         f"  (at {c['items']:,} items rank_bm25 p50 / our analyse p50 = {c['ratio']:.1f}×: "
@@ -624,7 +666,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         {
             "what": f"≥ {TARGET_SPEEDUP_AT_1000:g}× faster than rank_bm25 at {small['items']:,} items (p50)",
-            "value": f"{small['ratio_p50']:.1f}×",
+            "value": (
+                f"{small['ratio_p50']:.1f}× (p99 {small['ratio_p99']:.1f}×; cold {small['cold']['ratio_p50']:.1f}×)"
+            ),
             "pass": bool(small["ratio_p50"] >= TARGET_SPEEDUP_AT_1000),
         },
         {

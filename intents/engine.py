@@ -26,8 +26,9 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from itertools import pairwise
+from operator import is_not
 from typing import Any
 
 import jieba
@@ -87,46 +88,70 @@ class Intent:
         )
 
 
+class QueryEvidence:
+    """What a question brings to coverage: each found feature's weight (kind × count × IDF) and the
+    weight of all its features, unknown ones included. Worked out when a candidate's measures are
+    first read, once for all the candidates of one search."""
+
+    def __init__(self, query: Mapping[str, float], rows: Sequence[int | None], index: IntentIndex):
+        self._inputs = (query, rows, index)
+
+    @cached_property
+    def weights(self) -> dict[str, float]:
+        """Found feature → its weight, in the question's order."""
+        query, rows, index = self._inputs
+        return {
+            feature: float(index._weights[row]) * min(count, 2.0)
+            for (feature, count), row in zip(query.items(), rows, strict=True)
+            if row is not None
+        }
+
+    @cached_property
+    def total(self) -> float:
+        query, rows, index = self._inputs
+        unknown = index._unknown_weight
+        missing = sum(
+            unknown[feature[0]] * min(count, 2.0)
+            for (feature, count), row in zip(query.items(), rows, strict=True)
+            if row is None
+        )
+        return missing + sum(self.weights.values())
+
+
 class Candidate:
     """One ranked intent. Its measures are worked out when first read: the dialog reads the best
     candidate's, the console all of them, and a plain search none."""
 
     def __init__(
-        self,
-        intent: Intent,
-        score: float,
-        features: frozenset[str],
-        evidence: Mapping[str, float],
-        total_weight: float,
-        core: frozenset[str],
+        self, intent: Intent, score: float, features: frozenset[str], query: QueryEvidence, core: frozenset[str]
     ):
         self.intent = intent
         self.score = score
         self._features = features  # every feature of the intent
-        self._evidence = evidence  # the question's known features → their weight (kind × count × IDF)
-        self._total = total_weight  # the same summed over every feature of the question, unknown ones too
+        self._query = query
         self._core = core  # the intent's features from its name, aliases and keywords
 
     @cached_property
     def _found(self) -> frozenset[str]:
         """The question's features this intent has."""
-        return self._features.intersection(self._evidence)
+        return self._features.intersection(self._query.weights)
 
     @cached_property
     def coverage(self) -> float:
         """The IDF-weighted share of the question found in this intent."""
-        return sum(map(self._evidence.__getitem__, self._found)) / self._total
+        return sum(map(self._query.weights.__getitem__, self._found)) / self._query.total
 
     @cached_property
     def core_coverage(self) -> float:
         """The share found in the intent's name, aliases and keywords alone: colloquial training
         phrases share everyday words ("明天", "买") with anything, official terms do not."""
-        return sum(map(self._evidence.__getitem__, self._core.intersection(self._found))) / self._total
+        weights = self._query.weights
+        return sum(map(weights.__getitem__, self._core.intersection(self._found))) / self._query.total
 
     @property
     def matched(self) -> tuple[str, ...]:
         """The question's words found in this intent, in the question's order."""
-        return tuple(f[2:] for f in self._evidence if f[0] == "w" and f in self._found)
+        return tuple(f[2:] for f in self._query.weights if f[0] == "w" and f in self._found)
 
     def __repr__(self) -> str:
         return f"Candidate({self.intent.id!r}, score={self.score:.2f})"
@@ -337,67 +362,79 @@ class IntentIndex:
             for feature, tf in features.items():
                 bm25 = self.idf[feature] * tf * (BM25_K1 + 1) / (tf + norm)
                 postings[feature].append((doc_id, KIND_WEIGHTS[feature[0]] * bm25))
-        # Postings as arrays of intent ids and kind-weighted BM25: a query adds them up with one bincount
-        # instead of a Python loop per posting.
-        self.postings = {
-            f: (np.fromiter((d for d, _ in p), np.intp, len(p)), np.fromiter((c for _, c in p), np.float64, len(p)))
-            for f, p in postings.items()
-        }
-        # What a query needs of a feature in one lookup: its postings and its weight in coverage.
-        self._lookup = {
-            f: (ids, scores, KIND_WEIGHTS[f[0]] * self.idf[f]) for f, (ids, scores) in self.postings.items()
-        }
+        self._build_table(postings)
         self._unknown_weight = {kind: weight * self.max_idf for kind, weight in KIND_WEIGHTS.items()}
         self.doc_features = tuple(frozenset(f) for f in doc_features)
         self.position = {intent.id: i for i, intent in enumerate(self.intents)}
+
+    def _build_table(self, postings: Mapping[str, Sequence[tuple[int, float]]]) -> None:
+        """Lay the postings out so that a question touches little memory and few NumPy calls.
+
+        Each feature has a row: where its postings start in two flat arrays (intent positions and
+        kind-weighted BM25) and how many there are. A question's features find their rows with one
+        C-level ``map`` over a dict, and all their postings are gathered with one fancy index.
+        Per-feature arrays, as before, cost a cache miss or two per array header on every question.
+        """
+        features = list(postings)
+        self._rows = {feature: row for row, feature in enumerate(features)}
+        lengths = np.fromiter((len(postings[f]) for f in features), np.intp, len(features))
+        self._spans = np.stack([np.cumsum(lengths) - lengths, lengths], axis=1)  # row → (start, length)
+        self._weights = np.fromiter((KIND_WEIGHTS[f[0]] * self.idf[f] for f in features), np.float64, len(features))
+        flat = [entry for f in features for entry in postings[f]]
+        self._posting_intents = np.fromiter((d for d, _ in flat), np.intp, len(flat))
+        self._posting_scores = np.fromiter((c for _, c in flat), np.float64, len(flat))
+
+    @property
+    def feature_count(self) -> int:
+        return len(self._rows)
+
+    @property
+    def posting_count(self) -> int:
+        return len(self._posting_intents)
 
     def search(self, text: str, limit: int = 5, restrict: frozenset[str] | None = None) -> MatchResult:
         """Rank intents for ``text``; ``restrict`` limits the answer to some intent ids."""
         normalised = normalise(text)
         query = self.analyzer.features(text, expand=True)
-        lookup = self._lookup
-        unknown = 0.0
-        ids: list[np.ndarray] = []
-        contributions: list[np.ndarray] = []
-        evidence: dict[str, float] = {}  # a found feature's weight in coverage: kind × count × IDF
-        for feature, count in query.items():
-            entry = lookup.get(feature)
-            if count == 1.0:
-                if entry is None:
-                    unknown += self._unknown_weight[feature[0]]
-                    continue
-                ids.append(entry[0])
-                contributions.append(entry[1])
-                evidence[feature] = entry[2]
-            else:
-                factor = 2.0 if count > 2.0 else count
-                if entry is None:
-                    unknown += self._unknown_weight[feature[0]] * factor
-                    continue
-                ids.append(entry[0])
-                contributions.append(entry[1] * factor)
-                evidence[feature] = entry[2] * factor
-        total_weight = unknown + sum(evidence.values())
-        if not ids:
+        rows_or_none = list(map(self._rows.get, query))
+        rows = np.fromiter(filter(_NOT_NONE, rows_or_none), np.intp)
+        if not len(rows):
             return MatchResult(text, normalised, ())
+        evidence = QueryEvidence(query, rows_or_none, self)
+
+        # Every found feature's slice of the flat postings, as one index array.
+        spans = self._spans[rows]
+        lengths = spans[:, 1]
+        ends = lengths.cumsum()
+        positions = np.repeat(spans[:, 0] - ends + lengths, lengths)
+        positions += np.arange(int(ends[-1]))
+        contributions = self._posting_scores[positions]
+        # A feature counts once per time it occurs, at most twice; a synonym's expansion less than once.
+        if any(count != 1.0 for count in query.values()):
+            pairs = zip(query.values(), rows_or_none, strict=True)
+            factors = [min(count, 2.0) for count, row in pairs if row is not None]
+            contributions *= np.repeat(factors, lengths)
         n_docs = len(self.intents)
-        scores = np.bincount(np.concatenate(ids), np.concatenate(contributions), minlength=n_docs)
+        scores = np.bincount(self._posting_intents[positions], contributions, minlength=n_docs)
         if restrict is not None:
             allowed = np.zeros(n_docs, bool)
             allowed[[self.position[i] for i in restrict if i in self.position]] = True
-            scores = np.where(allowed, scores, 0.0)
-        # The best `limit` without sorting them all, among the intents that scored at all (most score
-        # 0, and a partition over many equal values is slow); equal scores: the earlier intent first.
-        hit = np.flatnonzero(scores)
-        if len(hit) > limit:
-            hit = hit[np.argpartition(scores[hit], len(hit) - limit)[len(hit) - limit :]]
-        ranked = sorted(zip((-scores[hit]).tolist(), hit.tolist(), strict=True))  # (-score, position): best first
+            scores[~allowed] = 0.0
+        # The best `limit` without sorting them all: every intent scoring at least the limit-th best
+        # score (ties included), then those few ordered by score, the earlier intent first on a tie.
+        if n_docs > limit:
+            kth = np.partition(scores, n_docs - limit)[n_docs - limit]
+            top = (scores >= kth).nonzero()[0] if kth > 0.0 else scores.nonzero()[0]
+        else:
+            top = scores.nonzero()[0]
+        ranked = sorted(zip((-scores[top]).tolist(), top.tolist(), strict=True))[:limit]
         candidates = [
-            Candidate(self.intents[i], -negated, self.doc_features[i], evidence, total_weight, self.core[i])
-            for negated, i in ranked
+            Candidate(self.intents[i], -negated, self.doc_features[i], evidence, self.core[i]) for negated, i in ranked
         ]
         return MatchResult(text, normalised, tuple(candidates))
 
+
+_NOT_NONE = partial(is_not, None)
 
 _SPLIT = re.compile(r"[\s,，、/]+")
 

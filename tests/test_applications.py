@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import functools
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -47,8 +49,10 @@ def test_the_holiday_file_loads() -> None:
 
 
 class World:
-    def __init__(self, http: httpx.AsyncClient):
+    def __init__(self, http: httpx.AsyncClient, url: str = "", app: Any = None):
         self.http = http
+        self.url = url
+        self.app = app
 
     async def citizen(self, name: str, verify: tuple[str, str] | None = ("李四", "440306199003071232")) -> dict:
         login = (await self.http.post("/api/v1/auth/wx-login", json={"code": f"{name}.1"})).json()
@@ -90,12 +94,23 @@ async def uploads(code: str) -> list[dict]:
     ]
 
 
+@contextlib.asynccontextmanager
+async def open_world(  # type: ignore[no-untyped-def]
+    start_server, *, timeout: float = 20, reset_fake_wechat: bool = False, **server_options: Any
+) -> AsyncIterator[World]:
+    """The seed catalog, a server with the fake WeChat platform mounted, and a client of it."""
+    await load_items([dict(i) for i in seed()], "seed")
+    running = await start_server(mount_fake_wechat=True, **server_options)
+    async with httpx.AsyncClient(base_url=running.url, timeout=timeout) as http:
+        if reset_fake_wechat:
+            await http.post("/__fakewx/_reset")
+        yield World(http, running.url, running.app)
+
+
 @pytest.fixture
 async def world(start_server):  # type: ignore[no-untyped-def]
-    await load_items([dict(i) for i in seed()], "seed")
-    running = await start_server(mount_fake_wechat=True)
-    async with httpx.AsyncClient(base_url=running.url, timeout=20) as http:
-        yield World(http)
+    async with open_world(start_server) as world:
+        yield world
 
 
 async def test_applying_needs_a_verified_real_name(world: World) -> None:

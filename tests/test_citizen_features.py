@@ -8,10 +8,9 @@ import httpx
 import pytest
 
 from app.assistant import elder_sentences, for_elders
-from app.catalog import load_items
 from app.citizen import RATING_REASONS, scrub_comment
 from models import Rating, RecentView, User
-from tests.test_applications import SERVICE, World, seed
+from tests.test_applications import SERVICE, World, open_world, seed
 
 PASSPORT_VISA = "440000-CRJ-002-01"  # 往来港澳通行证再次签注（个人旅游）
 # The fake identity service's synthetic people: one ID number binds to one account.
@@ -20,10 +19,8 @@ PEOPLE = [("李四", "440306199003071232"), ("张三", "11010519491231002X"), ("
 
 @pytest.fixture
 async def world(start_server):  # type: ignore[no-untyped-def]
-    await load_items([dict(i) for i in seed()], "seed")
-    running = await start_server(mount_fake_wechat=True)
-    async with httpx.AsyncClient(base_url=running.url, timeout=20) as http:
-        yield World(http)
+    async with open_world(start_server) as world:
+        yield world
 
 
 async def completed_application(world: World, citizen: dict, clerk: dict, code: str = SERVICE) -> dict:

@@ -5,6 +5,7 @@ embedded Redis, which a subprocess cannot share)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -47,12 +48,19 @@ class Console:
         return dict(response.json())
 
 
-@pytest.fixture
-async def console(start_server) -> AsyncIterator[Console]:  # type: ignore[no-untyped-def]
+@contextlib.asynccontextmanager
+async def open_console(start_server) -> AsyncIterator[Console]:  # type: ignore[no-untyped-def]
+    """The seed catalog, a server, and a console client of it."""
     await load_items([dict(i) for i in seed()], "seed")
     running = await start_server(mount_fake_wechat=True, rate_limit_enabled=False)
     async with httpx.AsyncClient(base_url=running.url, timeout=180) as http:  # replays run the dev set
         yield Console(running, http)
+
+
+@pytest.fixture
+async def console(start_server) -> AsyncIterator[Console]:  # type: ignore[no-untyped-def]
+    async with open_console(start_server) as opened:
+        yield opened
 
 
 async def top_code(console: Console, text: str, want: str | None, negate: bool = False) -> str | None:

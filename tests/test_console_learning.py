@@ -8,15 +8,12 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 import websockets
 
-from app.catalog import load_items
 from intents.clusters import cluster
 from models import AuditEntry, Handoff, HandoffMessage, QuestionResolution, UnmatchedQuestion
-from tests.test_applications import seed
-from tests.test_console_intents import Console
+from tests.test_console_intents import Console, open_console
 
 # Real questions people might ask that the assistant does not know yet: three themes and noise.
 FIXTURE = {
@@ -46,10 +43,8 @@ def test_clustering_groups_similar_questions_with_counts() -> None:
 
 @pytest.fixture
 async def console(start_server) -> AsyncIterator[Console]:  # type: ignore[no-untyped-def]
-    await load_items([dict(i) for i in seed()], "seed")
-    running = await start_server(mount_fake_wechat=True, rate_limit_enabled=False)
-    async with httpx.AsyncClient(base_url=running.url, timeout=180) as http:  # replays run the dev set
-        yield Console(running, http)
+    async with open_console(start_server) as opened:
+        yield opened
 
 
 async def test_clusters_become_phrases_synonyms_new_intents_or_are_dismissed(console: Console) -> None:

@@ -11,7 +11,7 @@ import pytest
 import websockets
 
 from models import Delivery, Follower, OutboxMessage
-from tests.test_applications import World, seed
+from tests.test_applications import World, open_world
 
 TEMPLATE = "shengshi-progress-dev"
 SUBSCRIBE = "cgi-bin/message/subscribe/send"
@@ -19,14 +19,7 @@ SUBSCRIBE = "cgi-bin/message/subscribe/send"
 
 @pytest.fixture
 async def world(start_server):  # type: ignore[no-untyped-def]
-    from app.catalog import load_items
-
-    await load_items([dict(i) for i in seed()], "seed")
-    running = await start_server(mount_fake_wechat=True, notify_retry_base_s=0.01)
-    async with httpx.AsyncClient(base_url=running.url, timeout=30) as http:
-        await http.post("/__fakewx/_reset")
-        world = World(http)
-        world.url = running.url  # type: ignore[attr-defined]
+    async with open_world(start_server, timeout=30, reset_fake_wechat=True, notify_retry_base_s=0.01) as world:
         yield world
 
 

@@ -24,7 +24,7 @@ from miniprogram_stub.fake_wechat import openid_for
 from models import Follower, UnmatchedQuestion, User
 from tests.conftest import TEST_REDIS_URL
 from tests.helpers import ROOT, service_env
-from tests.test_applications import World, seed
+from tests.test_applications import World, open_world, seed
 from tests.test_notifications import deliveries, eventually
 
 ACCOUNT = "gh_0123456789ab"
@@ -124,15 +124,7 @@ def article_url(reply: dict[str, Any]) -> str:
 
 @pytest.fixture
 async def world(start_server):  # type: ignore[no-untyped-def]
-    from app.catalog import load_items
-
-    await load_items([dict(i) for i in seed()], "seed")
-    running = await start_server(mount_fake_wechat=True, notify_retry_base_s=0.01)
-    async with httpx.AsyncClient(base_url=running.url, timeout=30) as http:
-        await http.post("/__fakewx/_reset")
-        world = World(http)
-        world.url = running.url  # type: ignore[attr-defined]
-        world.app = running.app  # type: ignore[attr-defined]
+    async with open_world(start_server, timeout=30, reset_fake_wechat=True, notify_retry_base_s=0.01) as world:
         yield world
 
 
