@@ -40,10 +40,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
     from app.redis_client import EMBEDDED_MULTI_WORKER_ERROR
+    from app.serving import serve
 
     settings = load_settings()
     if args.workers > 1 and settings.uses_embedded_redis:
@@ -55,8 +55,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ["PORT"] = str(args.port)
     loader = AppLoader(factory=create_app)
     app = loader.load()
-    app.prepare(host=args.host, port=args.port, workers=args.workers, single_process=args.workers == 1, motd=False)
-    Sanic.serve(primary=app, app_loader=loader)
+    serve(loader, app, host=args.host, port=args.port, workers=args.workers, motd=False)
     return 0
 
 

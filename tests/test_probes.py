@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import TEST_DATABASE_URL
-from tests.helpers import free_port, scratch_redis, service_env, start_service, wait_for_http
+from tests.helpers import ROOT, free_port, scratch_redis, service_env, start_service, wait_for_http
 
 
 async def test_healthz_and_readyz(client: httpx.AsyncClient) -> None:
@@ -83,39 +89,73 @@ def _eventually_status(url: str, status: int, timeout: float = 15.0) -> bool:
 
 def test_sigterm_finishes_in_flight_requests(tmp_path: Path) -> None:
     """A request still being answered when SIGTERM arrives completes; then the server exits cleanly."""
-    import threading
-
-    port = free_port()
-    env = service_env(
-        SHENGSHI_VAR_DIR=str(tmp_path),
-        DATABASE_URL=TEST_DATABASE_URL or f"sqlite://{tmp_path / 'graceful.sqlite3'}",
-    )
-    import subprocess
-    import sys
-
-    from tests.helpers import ROOT
-
-    migrated = subprocess.run(
-        [sys.executable, "-m", "app", "migrate"], cwd=ROOT, env=env, capture_output=True, timeout=120
-    )
-    assert migrated.returncode == 0, migrated.stderr
-    service = start_service(port, env, tmp_path / "server.log")
+    env = _migrated_env(tmp_path)
+    service = start_service(free_port(), env, tmp_path / "server.log")
+    result: dict[str, httpx.Response] = {}
     try:
         wait_for_http(f"{service.url}/healthz")
         # The development fake WeChat platform answers code2session only after 2 seconds.
         httpx.post(f"{service.url}/__fakewx/_faults", json={"endpoint": "sns/jscode2session", "delay_s": 2})
-        result: dict[str, httpx.Response] = {}
         slow = threading.Thread(
             target=lambda: result.update(
                 login=httpx.post(f"{service.url}/api/v1/auth/wx-login", json={"code": "slow.1"}, timeout=30)
             )
         )
         slow.start()
-        time.sleep(0.7)
+        # In flight: the login has reached WeChat and waits for its answer.
+        assert _eventually(lambda: _fake_calls(service.url).get("sns/jscode2session", 0) >= 1), service.output
         service.send(signal.SIGTERM)
         slow.join(30)
     finally:
         code = service.stop()
+    assert "login" in result, service.output[-4000:]
     assert result["login"].status_code == 200, result["login"].text
     assert "access_token" in result["login"].json()
     assert code == 0, service.output[-4000:]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_while_starting_stops_the_server(tmp_path: Path, workers: int) -> None:
+    """A SIGTERM the moment the server first answers, before every worker is ready, still stops it."""
+    redis_port = free_port()
+    with scratch_redis(redis_port):
+        env = _migrated_env(tmp_path, REDIS_URL=f"redis://127.0.0.1:{redis_port}/0")
+        for attempt in range(3):
+            service = start_service(free_port(), env, tmp_path / f"server{attempt}.log", "--workers", str(workers))
+            wait_for_http(f"{service.url}/healthz")
+            service.send(signal.SIGTERM)
+            try:
+                code = service.stop(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(service.proc.pid, signal.SIGKILL)
+                raise AssertionError(f"still running 30 s after SIGTERM:\n{service.output[-4000:]}") from None
+            assert code == 0, service.output[-4000:]
+            # A worker stopped while still starting says so with a KeyboardInterrupt; nothing else fails.
+            assert service.output.count("Traceback") == service.output.count("\nKeyboardInterrupt"), service.output
+
+
+def _migrated_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = service_env(
+        SHENGSHI_VAR_DIR=str(tmp_path),
+        DATABASE_URL=TEST_DATABASE_URL or f"sqlite://{tmp_path / 'probes.sqlite3'}",
+        **extra,
+    )
+    migrated = subprocess.run(
+        [sys.executable, "-m", "app", "migrate"], cwd=ROOT, env=env, capture_output=True, timeout=120
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    return env
+
+
+def _fake_calls(url: str) -> dict[str, int]:
+    calls: dict[str, int] = httpx.get(f"{url}/__fakewx/_stats", timeout=5).json()["calls"]
+    return calls
+
+
+def _eventually(check: Callable[[], bool], timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.02)
+    return False
