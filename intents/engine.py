@@ -282,33 +282,45 @@ class Analyzer:
 
     def features(self, text: str, *, expand: bool = False) -> dict[str, float]:
         """Feature → count (floats: expanded synonyms count half)."""
-        normalised = normalise(text)
-        counts: dict[str, float] = defaultdict(float)
+        return self.features_of(normalise(text), expand=expand)
+
+    def features_of(self, normalised: str, *, expand: bool = False) -> dict[str, float]:
+        """``features`` of a text already normalised."""
+        # Plain dict and get(): a few microseconds less than defaultdict per question, same counts.
+        counts: dict[str, float] = {}
+        count = counts.get
         words = self.words(normalised)
         if expand:
+            synonym_words = self.synonym_words
             for word in words:
-                for extra in self.synonym_words.get(word, ()):
-                    counts["w:" + extra] += SYNONYM_WEIGHT
+                for extra in synonym_words.get(word, ()):
+                    key = "w:" + extra
+                    counts[key] = count(key, 0.0) + SYNONYM_WEIGHT
         syllables: list[str] = []
         for word in words:
-            if word.isascii() and word.isalpha():
-                pieces = split_latin(word)
-                if pieces:
-                    # Pinyin typed in Latin letters: only its syllables can match, and question words go.
-                    if "".join(pieces) not in _PINYIN_STOPWORDS:
-                        syllables.extend(pieces)
-                    continue
-            counts["w:" + word] += 1.0
-            if not word.isascii():
+            if word.isascii():
+                if word.isalpha():
+                    pieces = split_latin(word)
+                    if pieces:
+                        # Pinyin typed in Latin letters: only its syllables can match, and question words go.
+                        if "".join(pieces) not in _PINYIN_STOPWORDS:
+                            syllables.extend(pieces)
+                        continue
+            else:
                 syllables.extend(hanzi_syllables(word))
+            key = "w:" + word
+            counts[key] = count(key, 0.0) + 1.0
         for chunk in normalised.split():
             cjk = _NOT_CJK.sub("", chunk)
-            for first, second in pairwise(cjk):
-                if first not in _BIGRAM_SKIP or second not in _BIGRAM_SKIP:
-                    counts["c:" + first + second] += 1.0
+            for start in range(len(cjk) - 1):
+                pair = cjk[start : start + 2]
+                if pair not in _SKIPPED_BIGRAMS:
+                    key = "c:" + pair
+                    counts[key] = count(key, 0.0) + 1.0
         for first, second in pairwise(syllables):
-            counts["p:" + first + second] += 1.0
-        return dict(counts)
+            key = "p:" + first + second
+            counts[key] = count(key, 0.0) + 1.0
+        return counts
 
 
 _NOT_CJK = re.compile(r"[^\u3400-\U0002ffff]+")
@@ -318,6 +330,7 @@ _PINYIN_STOPWORDS = frozenset("".join(hanzi_syllables(w)) for w in STOPWORDS)
 
 # Bigrams made only of these characters are noise ("怎么", "我的").
 _BIGRAM_SKIP = frozenset("我你他的了吗呢吧啊怎么样如何什哪里儿要想请问一下个这那在是有去办理能可以")
+_SKIPPED_BIGRAMS = frozenset(first + second for first in _BIGRAM_SKIP for second in _BIGRAM_SKIP)
 
 
 class IntentIndex:
@@ -395,7 +408,7 @@ class IntentIndex:
     def search(self, text: str, limit: int = 5, restrict: frozenset[str] | None = None) -> MatchResult:
         """Rank intents for ``text``; ``restrict`` limits the answer to some intent ids."""
         normalised = normalise(text)
-        query = self.analyzer.features(text, expand=True)
+        query = self.analyzer.features_of(normalised, expand=True)
         rows_or_none = list(map(self._rows.get, query))
         rows = np.fromiter(filter(_NOT_NONE, rows_or_none), np.intp)
         if not len(rows):

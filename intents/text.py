@@ -133,7 +133,10 @@ def normalise(text: str) -> str:
     """One canonical form of ``text`` for matching (may be empty when nothing meaningful is left)."""
     if not text:
         return ""
-    text = unicodedata.normalize("NFKC", text[:MAX_TEXT_LENGTH])
+    text = text[:MAX_TEXT_LENGTH]
+    # The quick check costs a tenth of normalize(), which scans even a text it leaves unchanged.
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
     if _LATIN_WITH_MARKS.search(text):
         # Tone marks typed with pinyin (hùzhào, lǜ) go; the letters stay.
         text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
