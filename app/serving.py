@@ -1,27 +1,73 @@
 """Running the HTTP server: one process, or Sanic's worker manager with a stop that always works.
 
-Sanic 25.12's worker manager waits for every worker to report ready before it reads anything
-else; a shutdown signal that arrives in that window is put back in the queue again and again
-and the manager never exits (sanic-org/sanic#2997). A deploy or a test that stops a server
-while it is still starting would leave it running until killed. ``StoppableWorkerManager``
-ends that wait as soon as a shutdown has begun; the manager then reads the shutdown message
-and joins its workers as usual. One worker runs in a single process and has no manager at all.
+Sanic 25.12's worker manager has two faults around a shutdown signal (sanic-org/sanic#2997):
+
+- one that arrives before every worker has reported ready is put back in the manager's queue
+  again and again, and the manager waits for acks that never come: the server runs until killed;
+- its handler talks to the shared worker state (a multiprocessing manager) from inside the signal
+  handler, that is in the middle of whatever the main thread was doing, which is often a call on
+  that same connection: the two calls interleave and both fail ("'list' object is not a mapping").
+
+``StoppableWorkerManager`` notes a signal while the manager starts and monitors its workers and
+acts on it at the next turn of its loop (at most 0.1 s later), outside any call to the shared
+state, and it stops waiting for acks once a shutdown has begun. One worker runs in a single
+process and has no manager at all.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import Any
 
 from sanic import Sanic
 from sanic.worker.loader import AppLoader
-from sanic.worker.manager import WorkerManager
+from sanic.worker.manager import MonitorCycle, WorkerManager
 
 
 class StoppableWorkerManager(WorkerManager):
-    """Sanic's worker manager that stops waiting for ready workers once a shutdown has begun."""
+    """Sanic's worker manager, acting on a shutdown signal only between two turns of its loops."""
+
+    _deferring = False  # the handler is installed before start(); until then signals act at once
+    _pending_signals: list[int]
+
+    def shutdown_signal(self, signal: int, frame: FrameType | None) -> None:
+        if self._deferring:
+            self._pending_signals.append(signal)
+        else:
+            super().shutdown_signal(signal, frame)
+
+    @contextmanager
+    def _signals_deferred(self) -> Iterator[None]:
+        self._pending_signals = []
+        self._deferring = True
+        try:
+            yield
+        finally:
+            self._deferring = False
+            self._act_on_signals()
+
+    def _act_on_signals(self) -> None:
+        while self._pending_signals:
+            # A second signal finds the shutdown begun and kills the workers (Sanic's own rule).
+            super().shutdown_signal(self._pending_signals.pop(0), None)
+
+    def start(self) -> None:
+        with self._signals_deferred():
+            super().start()
+
+    def monitor(self) -> None:
+        with self._signals_deferred():
+            super().monitor()
 
     def _all_workers_ack(self) -> bool:
+        self._act_on_signals()
         return bool(self._shutting_down) or bool(super()._all_workers_ack())
+
+    def _poll_monitor(self) -> MonitorCycle | None:
+        self._act_on_signals()
+        return super()._poll_monitor()
 
 
 def serve(loader: AppLoader, app: Sanic, *, host: str, port: int, workers: int, **options: Any) -> None:
