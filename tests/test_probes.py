@@ -78,13 +78,8 @@ def test_readyz_names_redis_and_recovers_without_restart(tmp_path: Path) -> None
     assert "Traceback" not in service.output
 
 
-def _eventually_status(url: str, status: int, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if httpx.get(url, timeout=10).status_code == status:
-            return True
-        time.sleep(0.2)
-    return False
+def _eventually_status(url: str, status: int) -> bool:
+    return _eventually(lambda: httpx.get(url, timeout=10).status_code == status, interval=0.2)
 
 
 def test_sigterm_finishes_in_flight_requests(tmp_path: Path) -> None:
@@ -152,10 +147,10 @@ def _fake_calls(url: str) -> dict[str, int]:
     return calls
 
 
-def _eventually(check: Callable[[], bool], timeout: float = 15.0) -> bool:
+def _eventually(check: Callable[[], bool], timeout: float = 15.0, interval: float = 0.02) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
             return True
-        time.sleep(0.02)
+        time.sleep(interval)
     return False
