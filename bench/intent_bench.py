@@ -7,10 +7,11 @@ either way, since timings depend on the machine.
 What is measured:
 
 * start-up: building ``Analyzer`` + ``IntentIndex`` from the seed catalog, jieba's
-  dictionary load included. jieba caches its prefix dictionary as
-  ``jieba.cache`` in the temp directory, so a cold process is timed twice in a
-  fresh ``TMPDIR``: first with no cache (what a new container pays when /tmp is
-  empty), then with the cache it left. Warm is a rebuild in this process.
+  dictionary load and the scoring loop's compilation included. jieba caches its
+  prefix dictionary as ``jieba.cache`` in the temp directory and numba caches
+  the compiled loop (here under a fresh ``NUMBA_CACHE_DIR``), so a cold process
+  is timed twice: first with neither cache (what a new container pays), then
+  with the caches it left. Warm is a rebuild in this process.
 * latency of one ``index.search(text)`` (text in, top-5 candidates out) at 150
   items (a seed subset), the full seed, 1,000 and 5,000 items. The catalog is
   grown with perturbed clones of seed items (region names, variant suffixes,
@@ -236,10 +237,11 @@ def startup_child() -> None:
 
 
 def cold_startups() -> dict[str, dict[str, Any]]:
-    """Two fresh processes sharing a new TMPDIR: the first finds no jieba cache, the second finds its own."""
+    """Two fresh processes sharing new cache folders: the first finds no jieba or numba cache, the
+    second finds what the first left."""
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="intent-bench-") as tmp:
-        env = {**os.environ, "TMPDIR": tmp}
+        env = {**os.environ, "TMPDIR": tmp, "NUMBA_CACHE_DIR": str(Path(tmp) / "numba")}
         for label in ("no_cache", "cache"):
             started = time.perf_counter()
             done = subprocess.run(
@@ -253,6 +255,7 @@ def cold_startups() -> dict[str, dict[str, Any]]:
             figures = json.loads(done.stdout)
             figures["process_s"] = time.perf_counter() - started
             figures["jieba_cache_written"] = (Path(tmp) / "jieba.cache").exists()
+            figures["numba_cache_written"] = any((Path(tmp) / "numba").rglob("*.nbi"))
             results[label] = figures
     return results
 
@@ -508,9 +511,9 @@ def report(figures: dict[str, Any]) -> None:
     print()
 
     s = figures["startup"]
-    print("Start-up: Analyzer + IntentIndex from the seed catalog (jieba dictionary load included)")
+    print("Start-up: Analyzer + IntentIndex from the seed catalog (jieba dictionary and compiled scoring included)")
     print(f"  {'':34}{'build':>8}{'Analyzer':>10}{'Index':>8}{'imports':>9}{'catalog':>9}{'process':>9}")
-    for label, key in (("cold process, no jieba cache", "no_cache"), ("cold process, jieba cache present", "cache")):
+    for label, key in (("cold process, no caches", "no_cache"), ("cold process, caches present", "cache")):
         c = s[key]
         print(
             f"  {label:34}{c['build_s']:7.2f}s{c['analyzer_s']:9.2f}s{c['index_s']:7.2f}s"
@@ -635,7 +638,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     by_items = {f["items"]: f for f in sizes}
     small, large = by_items[GROWN_SIZES[0]], by_items[GROWN_SIZES[-1]]
-    worst_cold = max(c["build_s"] for c in cold.values())
+    worst_cold = max(c["process_s"] for c in cold.values())
     figures: dict[str, Any] = {
         "machine": host,
         "queries": {
@@ -672,7 +675,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "pass": bool(small["ratio_p50"] >= TARGET_SPEEDUP_AT_1000),
         },
         {
-            "what": f"start-up < {TARGET_STARTUP_S:g} s (cold process, worst: no jieba cache)",
+            "what": f"start-up < {TARGET_STARTUP_S:g} s (whole cold process, worst: no caches)",
             "value": f"{worst_cold:.2f} s",
             "pass": bool(worst_cold < TARGET_STARTUP_S),
         },

@@ -26,9 +26,8 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property, partial
-from itertools import pairwise
-from operator import is_not
+from functools import cached_property
+from itertools import pairwise, repeat
 from typing import Any
 
 import jieba
@@ -40,6 +39,7 @@ except ImportError:  # pragma: no cover - an optional accelerator; the Python pa
     rjieba = None  # type: ignore[assignment]
 
 from intents.pinyin import hanzi_syllables, split_latin
+from intents.scoring import MAX_COUNT, best_intents
 from intents.text import normalise
 
 FIELD_WEIGHTS = {"name": 3.0, "alias": 2.0, "phrase": 1.0, "keyword": 1.5, "material": 0.3}
@@ -93,27 +93,31 @@ class QueryEvidence:
     weight of all its features, unknown ones included. Worked out when a candidate's measures are
     first read, once for all the candidates of one search."""
 
-    def __init__(self, query: Mapping[str, float], rows: Sequence[int | None], index: IntentIndex):
-        self._inputs = (query, rows, index)
+    def __init__(self, query: Mapping[str, float], rows: np.ndarray, index: IntentIndex):
+        self._inputs = (query, rows, index)  # rows: each feature's postings row, -1 when unknown
+
+    @cached_property
+    def _rows(self) -> list[int]:
+        return self._inputs[1].tolist()  # type: ignore[no-any-return]
 
     @cached_property
     def weights(self) -> dict[str, float]:
         """Found feature → its weight, in the question's order."""
-        query, rows, index = self._inputs
+        query, _, index = self._inputs
         return {
-            feature: float(index._weights[row]) * min(count, 2.0)
-            for (feature, count), row in zip(query.items(), rows, strict=True)
-            if row is not None
+            feature: float(index._weights[row]) * min(count, MAX_COUNT)
+            for (feature, count), row in zip(query.items(), self._rows, strict=True)
+            if row >= 0
         }
 
     @cached_property
     def total(self) -> float:
-        query, rows, index = self._inputs
+        query, _, index = self._inputs
         unknown = index._unknown_weight
         missing = sum(
-            unknown[feature[0]] * min(count, 2.0)
-            for (feature, count), row in zip(query.items(), rows, strict=True)
-            if row is None
+            unknown[feature[0]] * min(count, MAX_COUNT)
+            for (feature, count), row in zip(query.items(), self._rows, strict=True)
+            if row < 0
         )
         return missing + sum(self.weights.values())
 
@@ -381,21 +385,41 @@ class IntentIndex:
         self.position = {intent.id: i for i, intent in enumerate(self.intents)}
 
     def _build_table(self, postings: Mapping[str, Sequence[tuple[int, float]]]) -> None:
-        """Lay the postings out so that a question touches little memory and few NumPy calls.
+        """Lay the postings out for :func:`intents.scoring.best_intents`.
 
         Each feature has a row: where its postings start in two flat arrays (intent positions and
         kind-weighted BM25) and how many there are. A question's features find their rows with one
-        C-level ``map`` over a dict, and all their postings are gathered with one fancy index.
-        Per-feature arrays, as before, cost a cache miss or two per array header on every question.
+        C-level ``map`` over a dict; everything after that is one compiled call.
         """
         features = list(postings)
         self._rows = {feature: row for row, feature in enumerate(features)}
-        lengths = np.fromiter((len(postings[f]) for f in features), np.intp, len(features))
-        self._spans = np.stack([np.cumsum(lengths) - lengths, lengths], axis=1)  # row → (start, length)
+        self._lengths = np.fromiter((len(postings[f]) for f in features), np.intp, len(features))
+        self._starts = np.cumsum(self._lengths) - self._lengths
         self._weights = np.fromiter((KIND_WEIGHTS[f[0]] * self.idf[f] for f in features), np.float64, len(features))
         flat = [entry for f in features for entry in postings[f]]
         self._posting_intents = np.fromiter((d for d, _ in flat), np.intp, len(flat))
         self._posting_scores = np.fromiter((c for _, c in flat), np.float64, len(flat))
+        self._everyone = np.zeros(0, np.bool_)
+        # Compiles best_intents, or loads it from numba's cache, now rather than on the first question.
+        self._best(np.zeros(0, np.intp), np.zeros(0), self._everyone, 1)
+
+    def _best(
+        self, rows: np.ndarray, counts: np.ndarray, allowed: np.ndarray, limit: int
+    ) -> tuple[list[int], list[float]]:
+        positions, scores = np.empty(limit, np.intp), np.empty(limit)
+        found = best_intents(
+            self._starts,
+            self._lengths,
+            self._posting_intents,
+            self._posting_scores,
+            rows,
+            counts,
+            allowed,
+            np.zeros(len(self.intents)),
+            positions,
+            scores,
+        )
+        return positions.tolist()[:found], scores.tolist()[:found]
 
     @property
     def feature_count(self) -> int:
@@ -409,45 +433,22 @@ class IntentIndex:
         """Rank intents for ``text``; ``restrict`` limits the answer to some intent ids."""
         normalised = normalise(text)
         query = self.analyzer.features_of(normalised, expand=True)
-        rows_or_none = list(map(self._rows.get, query))
-        rows = np.fromiter(filter(_NOT_NONE, rows_or_none), np.intp)
-        if not len(rows):
+        if not query or limit < 1:
             return MatchResult(text, normalised, ())
-        evidence = QueryEvidence(query, rows_or_none, self)
-
-        # Every found feature's slice of the flat postings, as one index array.
-        spans = self._spans[rows]
-        lengths = spans[:, 1]
-        ends = lengths.cumsum()
-        positions = np.repeat(spans[:, 0] - ends + lengths, lengths)
-        positions += np.arange(int(ends[-1]))
-        contributions = self._posting_scores[positions]
-        # A feature counts once per time it occurs, at most twice; a synonym's expansion less than once.
-        if any(count != 1.0 for count in query.values()):
-            pairs = zip(query.values(), rows_or_none, strict=True)
-            factors = [min(count, 2.0) for count, row in pairs if row is not None]
-            contributions *= np.repeat(factors, lengths)
-        n_docs = len(self.intents)
-        scores = np.bincount(self._posting_intents[positions], contributions, minlength=n_docs)
+        rows = np.fromiter(map(self._rows.get, query, repeat(-1)), np.intp, len(query))
+        counts = np.fromiter(query.values(), np.float64, len(query))
+        allowed = self._everyone
         if restrict is not None:
-            allowed = np.zeros(n_docs, bool)
+            allowed = np.zeros(len(self.intents), np.bool_)
             allowed[[self.position[i] for i in restrict if i in self.position]] = True
-            scores[~allowed] = 0.0
-        # The best `limit` without sorting them all: every intent scoring at least the limit-th best
-        # score (ties included), then those few ordered by score, the earlier intent first on a tie.
-        if n_docs > limit:
-            kth = np.partition(scores, n_docs - limit)[n_docs - limit]
-            top = (scores >= kth).nonzero()[0] if kth > 0.0 else scores.nonzero()[0]
-        else:
-            top = scores.nonzero()[0]
-        ranked = sorted(zip((-scores[top]).tolist(), top.tolist(), strict=True))[:limit]
+        positions, scores = self._best(rows, counts, allowed, limit)
+        evidence = QueryEvidence(query, rows, self)
         candidates = [
-            Candidate(self.intents[i], -negated, self.doc_features[i], evidence, self.core[i]) for negated, i in ranked
+            Candidate(self.intents[i], score, self.doc_features[i], evidence, self.core[i])
+            for i, score in zip(positions, scores, strict=True)
         ]
         return MatchResult(text, normalised, tuple(candidates))
 
-
-_NOT_NONE = partial(is_not, None)
 
 _SPLIT = re.compile(r"[\s,，、/]+")
 

@@ -5,15 +5,22 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from app.catalog import SEED_DIR, catalog_files, validate_sources
 from intents.build import build_assistant
 from intents.engine import Analyzer, Intent, IntentIndex
+from intents.scoring import best_intents
 
-DEV_SET = Path(__file__).parent / "data" / "assistant_dev.jsonl"
+ROOT = Path(__file__).resolve().parent.parent
+DEV_SET = ROOT / "tests" / "data" / "assistant_dev.jsonl"
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +35,7 @@ def plain_scores(index: IntentIndex, text: str) -> dict[int, float]:
         row = index._rows.get(feature)
         if row is None:
             continue
-        start, length = (int(v) for v in index._spans[row])
+        start, length = int(index._starts[row]), int(index._lengths[row])
         for k in range(start, start + length):
             position = int(index._posting_intents[k])
             scores[position] = scores.get(position, 0.0) + float(index._posting_scores[k]) * min(count, 2.0)
@@ -73,3 +80,69 @@ def test_restrict_and_nothing_known(index: IntentIndex) -> None:
     assert [c.intent.id for c in restricted.candidates] == [code]
     assert index.search("zzqqxx").candidates == ()
     assert index.search("").candidates == ()
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_compiled_scoring_is_the_python_function(seed: int) -> None:
+    """numba's machine code gives what the same function gives run by the interpreter: ties, unknown
+    features, counts above the cap, a restriction and a limit above the matches included."""
+    rng = np.random.default_rng(seed)
+    n_intents, n_rows = int(rng.integers(1, 40)), int(rng.integers(1, 30))
+    lengths = rng.integers(0, 6, n_rows).astype(np.intp)
+    starts = (np.cumsum(lengths) - lengths).astype(np.intp)
+    total = int(lengths.sum())
+    posting_intents = rng.integers(0, n_intents, total).astype(np.intp)
+    posting_scores = rng.choice([0.5, 1.0, 1.25], total)  # few values: equal sums happen
+    rows = rng.integers(-1, n_rows, int(rng.integers(0, 12))).astype(np.intp)
+    counts = rng.choice([0.8, 1.0, 2.0, 3.0], len(rows))
+    allowed = rng.random(n_intents) < 0.7 if seed % 2 else np.zeros(0, np.bool_)
+    limit = int(rng.integers(1, 8))
+
+    def run(function: Callable[..., int]) -> tuple[list[int], list[float]]:
+        positions, best = np.full(limit, -7, np.intp), np.full(limit, -7.0)
+        found = function(
+            starts,
+            lengths,
+            posting_intents,
+            posting_scores,
+            rows,
+            counts,
+            allowed,
+            np.zeros(n_intents),
+            positions,
+            best,
+        )
+        return positions.tolist()[:found], best.tolist()[:found]
+
+    compiled = run(best_intents)
+    assert compiled == run(best_intents.py_func)
+    # And both are the plain ranking: score descending, catalog order on ties, nothing at zero.
+    scores = np.zeros(n_intents)
+    for row, count in zip(rows.tolist(), counts.tolist(), strict=True):
+        if row >= 0:
+            for k in range(starts[row], starts[row] + lengths[row]):
+                scores[posting_intents[k]] += posting_scores[k] * min(count, 2.0)
+    if allowed.size:
+        scores[~allowed] = 0.0
+    expected = sorted((-s, p) for p, s in enumerate(scores.tolist()) if s > 0)[:limit]
+    assert compiled == ([p for _, p in expected], [-s for s, _ in expected])
+
+
+def test_scoring_compiles_without_a_writable_cache_folder() -> None:
+    """A read-only install with no writable cache folder anywhere compiles in every process instead
+    of failing at import (numba raises "no locator available" for ``cache=True`` there)."""
+    script = (
+        "import numpy as np\n"
+        "from intents.scoring import best_intents\n"
+        "one, top = np.zeros(1, np.intp), np.zeros(5, np.intp)\n"
+        "found = best_intents(one, one + 2, np.array([1, 0]), np.array([0.5, 2.0]), one, np.ones(1),\n"
+        "                     np.zeros(0, np.bool_), np.zeros(2), top, np.zeros(5))\n"
+        "print(top[:found].tolist())\n"
+    )
+    # Only the IPython locator: for a module file it finds no folder, as when none is writable.
+    env = {**os.environ, "NUMBA_CACHE_LOCATOR_CLASSES": "IPythonCacheLocator"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[0, 1]"
