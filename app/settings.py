@@ -9,9 +9,11 @@ on any of those defaults and names every variable that needs setting.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import secrets
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -274,22 +276,42 @@ def _parse_keyring(raw: str, name: str, problems: list[str]) -> dict[str, str]:
     return ring
 
 
+def _read_development_secrets(path: Path) -> dict[str, str] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if isinstance(data, dict) and data.get("JWT_SECRET") and data.get("PII_KEY"):
+        return {"JWT_SECRET": str(data["JWT_SECRET"]), "PII_KEY": str(data["PII_KEY"])}
+    return None
+
+
 def _development_secrets(var_dir: Path) -> dict[str, str]:
-    """Secrets generated on first start and kept, so restarts keep sessions and data readable."""
+    """Secrets generated on first start and kept, so restarts keep sessions and data readable.
+
+    Processes starting together in one folder (two local servers, a server and its worker) must end
+    up with the same secrets: each writes its own private temporary file and links it into place
+    only if no file is there yet; the others read the file that won.
+    """
     path = var_dir / "dev-secrets.json"
-    if path.exists():
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if isinstance(data, dict) and data.get("JWT_SECRET") and data.get("PII_KEY"):
-                return {"JWT_SECRET": str(data["JWT_SECRET"]), "PII_KEY": str(data["PII_KEY"])}
-        except (OSError, ValueError):
-            pass
+    existing = _read_development_secrets(path)
+    if existing is not None:
+        return existing
     data = {"JWT_SECRET": secrets.token_urlsafe(48), "PII_KEY": secrets.token_urlsafe(48)}
     var_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    # The file holds secrets: readable by the owner only.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh)
-    os.replace(tmp, path)
+    # mkstemp: a name of this process's own, readable by the owner only (the file holds secrets).
+    fd, tmp = tempfile.mkstemp(dir=var_dir, prefix=".dev-secrets-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh)
+        try:
+            os.link(tmp, path)  # atomic, and fails if the file exists
+        except FileExistsError:
+            existing = _read_development_secrets(path)
+            if existing is not None:
+                return existing  # another process got there first
+            os.replace(tmp, path)  # an unreadable or incomplete old file: replace it
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
     return data

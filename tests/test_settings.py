@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -32,6 +33,37 @@ def test_development_secrets_survive_restart(tmp_path: Path) -> None:
     assert secrets_file.stat().st_mode & 0o077 == 0, "secrets file must be private to its owner"
     other = Settings.from_env({"SHENGSHI_VAR_DIR": str(tmp_path / "elsewhere")})
     assert other.jwt_secret != first.jwt_secret
+
+
+def test_processes_starting_together_share_the_development_secrets(tmp_path: Path) -> None:
+    """Two servers started at once in one folder used to race on one temporary file name: the
+    slower one crashed (FileNotFoundError on rename), or kept secrets the other overwrote."""
+    script = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from app.settings import _development_secrets\n"
+        "print(json.dumps(_development_secrets(Path(sys.argv[1]))))\n"
+    )
+    for attempt in range(5):
+        folder = tmp_path / f"start-{attempt}"
+        starts = [
+            subprocess.Popen(
+                [sys.executable, "-c", script, str(folder)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+            for _ in range(6)
+        ]
+        results = [start.communicate(timeout=60) for start in starts]
+        assert all(start.returncode == 0 for start in starts), [err.decode() for _, err in results]
+        kept = json.loads((folder / "dev-secrets.json").read_text(encoding="utf-8"))
+        assert all(json.loads(out) == kept for out, _ in results)
+        assert [p.name for p in folder.iterdir()] == ["dev-secrets.json"]  # no temporary file left behind
+
+
+def test_unreadable_development_secrets_are_replaced(tmp_path: Path) -> None:
+    (tmp_path / "dev-secrets.json").write_text("{not json", encoding="utf-8")
+    settings = Settings.from_env({"SHENGSHI_VAR_DIR": str(tmp_path)})
+    kept = json.loads((tmp_path / "dev-secrets.json").read_text(encoding="utf-8"))
+    assert kept == {"JWT_SECRET": settings.jwt_secret, "PII_KEY": settings.pii_key}
 
 
 def test_production_names_every_missing_variable() -> None:
