@@ -25,8 +25,8 @@ from zoneinfo import ZoneInfo
 
 from tortoise.transactions import in_transaction
 
-from app.errors import Conflict, NotFound, ValidationFailed
-from app.workdays import WorkCalendar
+from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.workdays import WorkCalendar
 from models import Application, ApplicationEvent, OutboxMessage, ServiceItem, Status, User
 
 CHINA = ZoneInfo("Asia/Shanghai")

@@ -17,7 +17,7 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
-from app.errors import Conflict, NotFound, ValidationFailed
+from app.core.errors import Conflict, NotFound, ValidationFailed
 from models import Application, Favourite, Rating, RecentView, ServiceItem, Status, User
 
 

@@ -11,7 +11,7 @@ import asyncio
 import os
 import sys
 
-from app.settings import Settings, SettingsError
+from app.core.settings import Settings, SettingsError
 
 
 def load_settings() -> Settings:
@@ -26,7 +26,7 @@ def load_settings() -> Settings:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from app.db import migrate
+    from app.core.db import migrate
 
     settings = load_settings()
     print(f"Migrating {_describe_db(settings.database_url)} …", flush=True)
@@ -42,8 +42,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from sanic.worker.loader import AppLoader
 
-    from app.redis_client import EMBEDDED_MULTI_WORKER_ERROR
-    from app.serving import serve
+    from app.core.redis_client import EMBEDDED_MULTI_WORKER_ERROR
+    from app.core.serving import serve
 
     settings = load_settings()
     if args.workers > 1 and settings.uses_embedded_redis:
@@ -61,7 +61,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 async def _with_database(settings: Settings, work):  # type: ignore[no-untyped-def]
     """Migrate (quietly, it is idempotent), open the ORM, run ``work()``, close."""
-    from app.db import close_db, init_db, migrate
+    from app.core.db import close_db, init_db, migrate
 
     await migrate(settings.database_url, progress=False)
     await init_db(settings.database_url)
@@ -123,7 +123,7 @@ def cmd_catalog_export(args: argparse.Namespace) -> int:
 
 async def _assistant_ready(settings: Settings):  # type: ignore[no-untyped-def]
     """Migrate, load the seed catalog when the database has none, and build the assistant."""
-    from app.assistant import build_from_database
+    from app.assistant.service import build_from_database
     from app.catalog import SEED_DIR, catalog_files, load_items, validate_sources
     from models import ServiceItem
 
@@ -140,7 +140,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     import json
     import uuid
 
-    from app.assistant import MAX_TEXT_LENGTH
+    from app.assistant.service import MAX_TEXT_LENGTH
 
     settings = load_settings()
     assistant = asyncio.run(_assistant_ready(settings))
@@ -181,10 +181,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from intents.evaluate import evaluate, format_report, read_rows
+    from intents.evaluate import DEV_SET, evaluate, format_report, read_rows
 
     settings = load_settings()
-    path = Path(args.file)
+    path = Path(args.file) if args.file else DEV_SET
     if not path.exists():
         print(f"No such file: {path}. Pass a JSONL file of {{text, expected, kind}} rows.", file=sys.stderr)
         return 2
@@ -195,8 +195,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(format_report(report))
     if args.baselines:
         try:
-            from bench.baselines import RankBM25Baseline, TfidfBaseline
-            from bench.baselines import evaluate as evaluate_baseline
+            from intents.baselines import RankBM25Baseline, TfidfBaseline
+            from intents.baselines import evaluate as evaluate_baseline
         except ImportError as exc:
             print(f"\nBaselines need the dev dependencies (make install): {exc}", file=sys.stderr)
             return 1
@@ -231,7 +231,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    from app.notify_worker import run_worker
+    from app.notifications.worker import run_worker
 
     asyncio.run(run_worker(settings))
     return 0
@@ -241,7 +241,7 @@ def cmd_staff_create(args: argparse.Namespace) -> int:
     import getpass
     import secrets
 
-    from app.staff import ROLES
+    from app.console.staff import ROLES
 
     settings = load_settings()
     if args.role not in ROLES:
@@ -264,8 +264,8 @@ def cmd_staff_create(args: argparse.Namespace) -> int:
         return 1
 
     from app.console.accounts import create_account
-    from app.errors import ShengshiError
-    from app.security.pii import PiiCipher
+    from app.core.errors import ShengshiError
+    from app.core.security.pii import PiiCipher
 
     pii = PiiCipher(settings.pii_key, settings.pii_key_version, settings.pii_previous_keys)
 
@@ -293,9 +293,9 @@ def cmd_mp_menu_push(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    from app.core.redis_client import connect_redis
+    from app.core.wechat import WeChatError, official_account_gateway, wechat_base_url
     from app.official_account import MENU_FILE, MpConfig, load_menu_data, menu_for_wechat, push_menu
-    from app.redis_client import connect_redis
-    from app.wechat import WeChatError, official_account_gateway, wechat_base_url
 
     settings = load_settings()
     path = Path(args.file) if args.file else MENU_FILE
@@ -369,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("eval", help="measure the assistant on a labelled set")
-    p.add_argument("--file", default="tests/data/assistant_dev.jsonl")
+    p.add_argument("--file", help="a JSONL file of {text, expected, kind} rows (default: the development set)")
     p.add_argument("--baselines", action="store_true", help="also TF-IDF + linear and rank_bm25, same phrases")
     p.add_argument("--misses", action="store_true", help="list every miss")
     p.set_defaults(func=cmd_eval)

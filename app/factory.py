@@ -10,13 +10,13 @@ from typing import Any
 from sanic import Sanic
 from sanic_ext import Extend
 
-from app.background import setup_background
-from app.db import setup_database
-from app.errors import JSONErrorHandler
-from app.observability import configure_logging, setup_observability
-from app.redis_client import setup_redis
+from app.core.background import setup_background
+from app.core.db import setup_database
+from app.core.errors import JSONErrorHandler
+from app.core.observability import configure_logging, setup_observability
+from app.core.redis_client import setup_redis
+from app.core.settings import Settings
 from app.services import setup_services
-from app.settings import Settings
 
 
 def create_app(settings: Settings | None = None, *, name: str = "shengshi", redis: Any = None) -> Sanic:
@@ -63,7 +63,7 @@ def configure_sanic(app: Sanic, settings: Settings) -> None:
 
 
 def setup_routes(app: Sanic) -> None:
-    from handlers import api, probes, wechat_mp
+    from handlers import api, official_account, probes
 
     app.blueprint(probes.bp)
     app.blueprint(api)
@@ -72,7 +72,7 @@ def setup_routes(app: Sanic) -> None:
 
     app.blueprint(admin_page.bp)
     # The official account's webhook: WeChat calls /wechat/mp, outside the versioned API.
-    app.blueprint(wechat_mp.bp)
+    app.blueprint(official_account.bp)
     if not app.ctx.settings.is_production:
         # Development only: the mini-program in a browser at /stub/ (404 in production: never mounted).
         from handlers import stub

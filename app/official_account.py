@@ -14,7 +14,7 @@ the order and the checks wechatpy leaves out:
 
 A follower's openid is linked to the mini-program user by unionid (``cgi-bin/user/info``),
 so a verified follower's progress questions answer with their applications, and template
-messages (app/notify.py) reach them.
+messages (app/notifications/notifier.py) reach them.
 """
 
 from __future__ import annotations
@@ -47,9 +47,9 @@ from wechatpy.replies import ArticlesReply, TextReply
 from wechatpy.utils import WeChatSigner
 
 from app.applications import application_view
-from app.assistant import MAX_TEXT_LENGTH, SESSION_TTL_S, ChatService, progress_reply
-from app.errors import BadRequest, Forbidden
-from app.wechat import WeChatError, WeChatGateway
+from app.assistant.service import MAX_TEXT_LENGTH, SESSION_TTL_S, ChatService, progress_reply
+from app.core.errors import BadRequest, Forbidden
+from app.core.wechat import WeChatError, WeChatGateway
 from models import Application, Follower, Level, User
 
 log = logging.getLogger("shengshi.mp")
@@ -87,7 +87,7 @@ class WebhookError(BadRequest):
 
 @dataclass(frozen=True)
 class MpConfig:
-    """The official account's webhook settings (see app/settings.py)."""
+    """The official account's webhook settings (see app/core/settings.py)."""
 
     token: str
     aes_keys: tuple[str, ...]
@@ -617,7 +617,7 @@ class OfficialAccount:
             await Follower.filter(id=follower.id).update(subscribed=True, subscribed_at=now, unsubscribed_at=None)
             follower.subscribed = True
         elif subscribed is False:
-            # Template messages stop: app/notify.py sends only to subscribed followers.
+            # Template messages stop: app/notifications/notifier.py sends only to subscribed followers.
             await Follower.filter(id=follower.id).update(subscribed=False, unsubscribed_at=now)
             follower.subscribed = False
         if follower.subscribed:

@@ -5,19 +5,19 @@ from __future__ import annotations
 from sanic import Sanic
 
 from app.applications import ApplicationService
-from app.assistant import ChatService, build_from_database, listen_for_reloads
-from app.auth import AuthService
+from app.assistant.service import ChatService, build_from_database, listen_for_reloads
+from app.auth.identity import IdentityProvider
+from app.auth.service import AuthService
 from app.console.governance import DraftEngines, ReleaseSwitcher
 from app.console.handoff import HandoffDesk, SessionHub, official_account_delivery
-from app.identity import IdentityProvider
-from app.notify import Notifier, consumer_name, default_templates
+from app.core.security.pii import PiiCipher
+from app.core.security.tokens import TokenService
+from app.core.settings import DEV_IDENTITY_KEY
+from app.core.wechat import WeChatGateway, official_account_gateway, wechat_base_url
+from app.core.workdays import WorkCalendar
+from app.notifications.notifier import Notifier, consumer_name, default_templates
+from app.notifications.push import PushHub
 from app.official_account import MpConfig, OfficialAccount
-from app.push import PushHub
-from app.security.pii import PiiCipher
-from app.security.tokens import TokenService
-from app.settings import DEV_IDENTITY_KEY
-from app.wechat import WeChatGateway, official_account_gateway, wechat_base_url
-from app.workdays import WorkCalendar
 
 
 def setup_services(app: Sanic) -> None:

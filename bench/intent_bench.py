@@ -53,11 +53,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, bench/ is on sys.path but the repository root (for bench.baselines) is not.
+# Run as a script, bench/ is on sys.path but the repository root (for intents and app) is not.
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-DEV_SET = ROOT / "tests" / "data" / "assistant_dev.jsonl"
+DEV_SET = ROOT / "intents" / "data" / "assistant_dev.jsonl"
 SUBSET_SIZE = 150
 GROWN_SIZES = (1_000, 5_000)
 WARMUP = 200
@@ -352,7 +352,7 @@ def measure_size(
     items: Sequence[Mapping[str, Any]], texts: Sequence[str], queries: int, bm25_queries: int
 ) -> dict[str, Any]:
     """Build the engine and rank_bm25 over ``items`` and time ``queries`` searches on each."""
-    from bench.baselines import RankBM25Baseline
+    from intents.baselines import RankBM25Baseline
     from intents.engine import Analyzer, Intent, IntentIndex, vocabulary_of
     from intents.text import normalise
 
@@ -468,7 +468,7 @@ def measure_size(
 
 def accuracy(items: Sequence[Mapping[str, Any]], rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Dev-set top-1/top-3 of the engine and both baselines on the seed catalog."""
-    from bench.baselines import RankBM25Baseline, TfidfBaseline, evaluate
+    from intents.baselines import RankBM25Baseline, TfidfBaseline, evaluate
     from intents.engine import Analyzer, Intent, IntentIndex, vocabulary_of
 
     analyzer = Analyzer(vocabulary_of(items))

@@ -62,11 +62,11 @@ async def prepare(env: dict[str, str], users: int, samples: int) -> tuple[list[s
     os.environ.update(env)
     from app.applications import ApplicationService
     from app.catalog import SEED_DIR, catalog_files, load_items, validate_sources
-    from app.db import close_db, init_db, migrate
-    from app.security.tokens import ACCESS_TTL_S, TokenService
-    from app.settings import Settings
-    from app.staff import hash_password
-    from app.workdays import WorkCalendar
+    from app.console.staff import hash_password
+    from app.core.db import close_db, init_db, migrate
+    from app.core.security.tokens import ACCESS_TTL_S, TokenService
+    from app.core.settings import Settings
+    from app.core.workdays import WorkCalendar
     from models import Level, ServiceItem, Staff, User
 
     settings = Settings.from_env()

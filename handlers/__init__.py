@@ -2,13 +2,13 @@
 
 from sanic import Blueprint
 
-from handlers import admin, applications, auth, chat, citizen, console, meta, notifications, services, ws
+from handlers import admin, applications, assistant, auth, catalog, citizen, console, meta, notifications, ws
 
 api = Blueprint.group(
     meta.bp,
     auth.bp,
-    services.bp,
-    chat.bp,
+    catalog.bp,
+    assistant.bp,
     ws.bp,
     applications.bp,
     notifications.bp,

@@ -8,9 +8,9 @@ from sanic_ext import openapi
 
 from app.applications import OPEN, Actor, application_view, today
 from app.console import audit
-from app.errors import NotFound, RateLimited, Unauthorized, ValidationFailed
-from app.ratelimit import client_ip, rate_limit
-from app.staff import CASEWORKERS, require_staff, staff_login
+from app.console.staff import CASEWORKERS, require_staff, staff_login
+from app.core.errors import NotFound, RateLimited, Unauthorized, ValidationFailed
+from app.core.ratelimit import client_ip, rate_limit
 from handlers.common import json_object
 from models import Application, ApplicationEvent, Delivery, Status
 

@@ -8,7 +8,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, file
 from sanic_ext import openapi
 
-from app.errors import NotFound
+from app.core.errors import NotFound
 
 bp = Blueprint("admin_page")
 STATIC = Path(__file__).resolve().parent.parent / "app" / "static" / "admin"

@@ -7,8 +7,8 @@ from sanic.response import HTTPResponse, json
 from sanic_ext import openapi
 
 from app.applications import Actor, application_view
-from app.errors import ValidationFailed
-from app.guards import require_user
+from app.auth.guards import require_user
+from app.core.errors import ValidationFailed
 from handlers.common import json_object
 from models import Application, Level, Status
 

@@ -6,10 +6,10 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 from sanic_ext import openapi
 
-from app.auth import user_view
-from app.errors import ValidationFailed
-from app.guards import require_user
-from app.ratelimit import client_ip, rate_limit
+from app.auth.guards import require_user
+from app.auth.service import user_view
+from app.core.errors import ValidationFailed
+from app.core.ratelimit import client_ip, rate_limit
 from handlers.common import json_object
 
 bp = Blueprint("auth")

@@ -7,10 +7,10 @@ from sanic.response import HTTPResponse, json
 from sanic_ext import openapi
 
 from app import citizen
+from app.auth.guards import require_user
 from app.catalog import CODE_PATTERN
-from app.errors import NotFound, ValidationFailed
-from app.guards import require_user
-from app.staff import require_staff
+from app.console.staff import require_staff
+from app.core.errors import NotFound, ValidationFailed
 from handlers.common import json_object
 
 bp = Blueprint("citizen")

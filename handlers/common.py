@@ -6,7 +6,7 @@ from typing import Any
 
 from sanic import Request
 
-from app.errors import BadRequest
+from app.core.errors import BadRequest
 
 
 def json_object(request: Request) -> dict[str, Any]:

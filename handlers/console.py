@@ -20,9 +20,9 @@ from sanic_ext import openapi
 
 from app.console import accounts, audit, governance, intent_data, learning
 from app.console.handoff import OPEN_STATUSES, handoff_view
-from app.errors import NotFound, ValidationFailed
-from app.staff import require_staff, staff_logout
-from handlers.chat import chat_text
+from app.console.staff import require_staff, staff_logout
+from app.core.errors import NotFound, ValidationFailed
+from handlers.assistant import chat_text
 from handlers.common import json_object
 from models import AuditEntry, Handoff, IntentRelease, Staff
 
@@ -135,7 +135,7 @@ async def staff_update(request: Request, staff_id: int) -> HTTPResponse:
 @require_staff(*ADMINS)
 async def staff_password(request: Request, staff_id: int) -> HTTPResponse:
     """Set a new password (typed, or generated and shown once)."""
-    from app.staff import hash_password
+    from app.console.staff import hash_password
 
     body = json_object(request) if request.body else {}
     staff = await _staff(staff_id)

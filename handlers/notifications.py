@@ -8,9 +8,9 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 from sanic_ext import openapi
 
-from app.errors import NotFound, ValidationFailed
-from app.guards import require_user
-from app.notify import notification_view
+from app.auth.guards import require_user
+from app.core.errors import NotFound, ValidationFailed
+from app.notifications.notifier import notification_view
 from handlers.common import json_object
 from models import Notification, SubscriptionGrant
 

@@ -8,9 +8,9 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json, text
 from sanic_ext import openapi
 
-from app.db import check_database
-from app.errors import ServiceUnavailable
-from app.redis_client import check_redis
+from app.core.db import check_database
+from app.core.errors import ServiceUnavailable
+from app.core.redis_client import check_redis
 
 bp = Blueprint("probes")
 
@@ -54,7 +54,7 @@ async def readyz(request: Request) -> HTTPResponse:
 @openapi.exclude()
 async def metrics(request: Request) -> HTTPResponse:
     """Prometheus metrics of every worker, aggregated through Redis."""
-    from app.push import total_connections
+    from app.notifications.push import total_connections
     from models import OutboxMessage
 
     redis = request.app.ctx.redis

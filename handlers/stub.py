@@ -13,7 +13,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, file, redirect
 from sanic_ext import openapi
 
-from app.errors import NotFound
+from app.core.errors import NotFound
 
 ROOT = Path(__file__).resolve().parent.parent / "miniprogram_stub"
 SIMULATOR = ROOT / "simulator"

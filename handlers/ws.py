@@ -16,9 +16,9 @@ from typing import Any
 from sanic import Blueprint, Request
 from sanic.server.websockets.impl import WebsocketImplProtocol
 
-from app.errors import ShengshiError
-from app.guards import bearer_token
-from handlers.chat import chat_text
+from app.auth.guards import bearer_token
+from app.core.errors import ShengshiError
+from handlers.assistant import chat_text
 
 bp = Blueprint("ws")
 

@@ -12,6 +12,8 @@ from typing import Any
 from intents.dialog import Assistant
 
 DECLINING = ("fallback", "smalltalk")
+# The labelled development set, shipped with the package (the console replays a draft on it).
+DEV_SET = Path(__file__).resolve().parent / "data" / "assistant_dev.jsonl"
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:

@@ -2,11 +2,11 @@
 
 from models.applications import Application, ApplicationEvent, OutboxMessage, Staff, Status
 from models.assistant import UnmatchedQuestion
+from models.auth import Level, RefreshToken, User
 from models.catalog import ServiceItem, ServiceItemChange
 from models.citizen import Favourite, Rating, RecentView
 from models.console import AuditEntry, Handoff, HandoffMessage, IntentRelease, IntentState, QuestionResolution
 from models.notifications import Delivery, Follower, Notification, SubscriptionGrant
-from models.users import Level, RefreshToken, User
 
 __all__ = [
     "Application",

@@ -23,9 +23,9 @@ import pytest
 from sanic import Sanic
 from tortoise import Tortoise, connections
 
-from app.db import migrate, normalise_url, tortoise_config
-from app.redis_client import connect_redis
-from app.settings import Settings
+from app.core.db import migrate, normalise_url, tortoise_config
+from app.core.redis_client import connect_redis
+from app.core.settings import Settings
 
 Sanic.test_mode = True
 

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from app.catalog import SEED_DIR, catalog_files, load_items, validate_sources
-from app.staff import hash_password
-from app.workdays import WorkCalendar
+from app.console.staff import hash_password
+from app.core.workdays import WorkCalendar
 from models import Application, ApplicationEvent, OutboxMessage, ServiceItem, Staff
 
 SERVICE = "440000-CRJ-004-01"  # 普通护照首次申领

@@ -87,7 +87,7 @@ async def test_second_factor_is_required_outside_development(start_server) -> No
 
 
 def test_production_settings_force_the_second_factor() -> None:
-    from app.settings import Settings
+    from app.core.settings import Settings
 
     env = {
         "SHENGSHI_ENV": "production",

@@ -18,8 +18,8 @@ import xmltodict
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.utils import WeChatSigner
 
+from app.core.settings import DEV_MP_AES_KEY, DEV_MP_APPID, DEV_MP_TOKEN, Settings, SettingsError
 from app.official_account import MENU_FILE, MpConfig, load_menu_data, menu_for_wechat
-from app.settings import DEV_MP_AES_KEY, DEV_MP_APPID, DEV_MP_TOKEN, Settings, SettingsError
 from miniprogram_stub.fake_wechat import openid_for
 from models import Follower, UnmatchedQuestion, User
 from tests.conftest import TEST_REDIS_URL

@@ -10,8 +10,8 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 
 from app.console import totp
-from app.errors import Conflict, ValidationFailed
-from app.staff import ROLES, hash_password
+from app.console.staff import ROLES, hash_password
+from app.core.errors import Conflict, ValidationFailed
 from models import Staff
 
 MIN_PASSWORD = 12

@@ -19,7 +19,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
@@ -27,17 +26,16 @@ from tortoise.expressions import F
 
 from app.catalog import CATEGORIES, export_items
 from app.console import intent_data
-from app.errors import Conflict, NotFound
+from app.core.errors import Conflict, NotFound
 from intents.build import build_assistant
 from intents.dialog import Assistant
-from intents.evaluate import evaluate, read_rows
+from intents.evaluate import DEV_SET, evaluate, read_rows
 from intents.text import normalise
 from models import IntentRelease, IntentState
 
 STATE_ID = 1
 RECENT_KEY = "shengshi:assistant:recent_questions"
 REPLAY_PREFIX = "shengshi:intents:replay:"
-DEV_SET = Path(__file__).resolve().parents[2] / "tests" / "data" / "assistant_dev.jsonl"
 _EDIT_RETRIES = 8
 PREPARE = "prepare:"
 PREPARED_PREFIX = "shengshi:intents:prepared:"
@@ -164,7 +162,7 @@ async def rollback(redis: Any, number: int, username: str) -> tuple[int | None, 
 
 
 async def announce(redis: Any) -> None:
-    from app.assistant import publish_reload
+    from app.assistant.service import publish_reload
 
     await publish_reload(redis)
 
@@ -175,7 +173,7 @@ async def prepare(redis: Any, number: int, timeout_s: float = PREPARE_TIMEOUT_S)
     Building takes about a second; the switch that follows is then one assignment on every worker,
     so all of them answer from the new release within moments of each other.
     """
-    from app.assistant import RELOAD_CHANNEL
+    from app.assistant.service import RELOAD_CHANNEL
 
     token = uuid.uuid4().hex
     ack_key = f"{PREPARED_PREFIX}{token}"

@@ -25,11 +25,11 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from app.background import keep_running, listen
 from app.console import governance
-from app.errors import Conflict, NotFound, ValidationFailed
-from app.notify import PUSH_PREFIX
-from app.push import SocketRegistry
+from app.core.background import keep_running, listen
+from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.notifications.notifier import PUSH_PREFIX
+from app.notifications.push import SocketRegistry
 from intents.text import normalise
 from models import Application, Handoff, HandoffMessage, ServiceItem, Status, User
 
@@ -38,7 +38,7 @@ log = logging.getLogger("shengshi.handoff")
 SESSION_KEY = "shengshi:handoff:session:"
 SESSION_PUSH_PREFIX = "shengshi:handoff_push:"
 HANDOFF_TTL_S = 8 * 3600
-# Kept in step with app.assistant.SESSION_TTL_S.
+# Kept in step with app.assistant.service.SESSION_TTL_S.
 CHAT_SESSION_TTL_S = 30 * 60
 TRANSCRIPT_TURNS = 10
 MAX_AGENT_TEXT = 1000

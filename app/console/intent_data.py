@@ -28,7 +28,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from app.errors import NotFound, ValidationFailed
+from app.core.errors import NotFound, ValidationFailed
 from intents.build import DATA_DIR as INTENT_DATA_DIR
 from intents.build import TEMPLATE_FIELDS, load_yaml
 from intents.dialog import Family

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.console import governance, intent_data
-from app.errors import NotFound, ValidationFailed
+from app.core.errors import NotFound, ValidationFailed
 from intents.clusters import cluster
 from intents.text import normalise
 from models import QuestionResolution, UnmatchedQuestion

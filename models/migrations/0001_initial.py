@@ -2,7 +2,7 @@ from tortoise import migrations
 from tortoise.migrations import operations as ops
 import functools
 from json import dumps, loads
-from models.users import Level
+from models.auth import Level
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 

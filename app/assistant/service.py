@@ -16,9 +16,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from app.background import keep_running, listen
 from app.catalog import export_items
 from app.citizen import is_elder
+from app.core.background import keep_running, listen
 from intents.dialog import Assistant
 from intents.text import normalise
 

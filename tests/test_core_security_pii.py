@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.security.idcard import InvalidIdNumber, check_digit, normalise_id_number, normalise_name
-from app.security.pii import PiiCipher, mask_id_number, mask_name, mask_phone
+from app.core.security.idcard import InvalidIdNumber, check_digit, normalise_id_number, normalise_name
+from app.core.security.pii import PiiCipher, mask_id_number, mask_name, mask_phone
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-HOLIDAYS_FILE = Path(__file__).resolve().parent / "data" / "holidays.yaml"
+HOLIDAYS_FILE = Path(__file__).resolve().parents[1] / "data" / "holidays.yaml"
 
 
 class WorkCalendar:

@@ -8,10 +8,10 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 from sanic_ext import openapi
 
-from app.assistant import MAX_TEXT_LENGTH
-from app.errors import ValidationFailed
-from app.guards import bearer_token
-from app.ratelimit import rate_limit
+from app.assistant.service import MAX_TEXT_LENGTH
+from app.auth.guards import bearer_token
+from app.core.errors import ValidationFailed
+from app.core.ratelimit import rate_limit
 from handlers.common import json_object
 
 bp = Blueprint("chat")

@@ -12,9 +12,9 @@ from typing import Any
 
 from sanic import Request
 
-from app.errors import Forbidden, RateLimited, Unauthorized
-from app.guards import bearer_token
-from app.security.tokens import STAFF_TTL_S, InvalidToken, TokenService
+from app.auth.guards import bearer_token
+from app.core.errors import Forbidden, RateLimited, Unauthorized
+from app.core.security.tokens import STAFF_TTL_S, InvalidToken, TokenService
 from models import Staff
 
 ROLES = ("viewer", "clerk", "editor", "publisher", "agent", "admin")

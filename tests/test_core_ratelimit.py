@@ -6,7 +6,7 @@ import httpx
 from sanic import Request, Sanic
 from sanic.response import json
 
-from app.ratelimit import hit, rate_limit
+from app.core.ratelimit import hit, rate_limit
 
 
 def add_limited_route(app: Sanic) -> None:

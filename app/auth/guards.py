@@ -13,7 +13,7 @@ from typing import Any
 
 from sanic import Request
 
-from app.errors import Forbidden, Unauthorized
+from app.core.errors import Forbidden, Unauthorized
 from models import Level, User
 
 _LEVEL_ORDER = {Level.L1: 1, Level.L2: 2}

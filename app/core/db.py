@@ -16,7 +16,7 @@ from sanic import Sanic
 from tortoise import Tortoise, connections
 from tortoise.context import get_current_context
 
-from app.settings import DEFAULT_DATABASE_URL
+from app.core.settings import DEFAULT_DATABASE_URL
 
 log = logging.getLogger("shengshi.db")
 
@@ -104,5 +104,5 @@ def setup_database(app: Sanic) -> None:
             await close_db()
 
 
-# For Tortoise's own CLI: `tortoise -c app.db.TORTOISE_ORM makemigrations`.
+# For Tortoise's own CLI: `tortoise -c app.core.db.TORTOISE_ORM makemigrations`.
 TORTOISE_ORM = tortoise_config(os.environ.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL)

@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from app.assistant import elder_sentences, for_elders
+from app.assistant.service import elder_sentences, for_elders
 from app.citizen import RATING_REASONS, scrub_comment
 from models import Rating, RecentView, User
 from tests.test_applications import SERVICE, World, open_world, seed

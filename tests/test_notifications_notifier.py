@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.notify import RETRY_KEY, Notifier, Template
-from app.wechat import WeChatGateway
+from app.core.wechat import WeChatGateway
+from app.notifications.notifier import RETRY_KEY, Notifier, Template
 from miniprogram_stub.fake_wechat import create_fake_app
 from models import Delivery, Level, OutboxMessage, SubscriptionGrant, User
 from tests.conftest import RunningServer

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import DEFAULT_DATABASE_URL, Settings, SettingsError
+from app.core.settings import DEFAULT_DATABASE_URL, Settings, SettingsError
 
 STRONG = "s" * 48
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +41,7 @@ def test_processes_starting_together_share_the_development_secrets(tmp_path: Pat
     script = (
         "import json, sys\n"
         "from pathlib import Path\n"
-        "from app.settings import _development_secrets\n"
+        "from app.core.settings import _development_secrets\n"
         "print(json.dumps(_development_secrets(Path(sys.argv[1]))))\n"
     )
     for attempt in range(5):

@@ -16,7 +16,7 @@ from typing import Any
 
 from sanic import Request
 
-from app.errors import RateLimited
+from app.core.errors import RateLimited
 
 KeyFunc = Callable[[Request], str]
 

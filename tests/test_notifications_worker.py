@@ -15,7 +15,7 @@ import pytest
 
 from app.applications import ApplicationService
 from app.catalog import load_items
-from app.workdays import WorkCalendar
+from app.core.workdays import WorkCalendar
 from miniprogram_stub.fake_wechat import create_fake_app
 from models import Delivery, Level, Notification, OutboxMessage, SubscriptionGrant, User
 from tests.conftest import RunningServer, database_url
@@ -172,7 +172,7 @@ async def test_websocket_on_one_process_hears_a_transition_made_through_another(
 
     import websockets
 
-    from app.staff import hash_password
+    from app.console.staff import hash_password
     from models import Staff
     from tests.helpers import start_service, wait_for_http
 

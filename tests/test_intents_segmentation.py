@@ -12,7 +12,7 @@ from intents.build import build_assistant
 from intents.engine import Analyzer, rjieba
 from intents.text import normalise
 
-DEV_SET = Path(__file__).parent / "data" / "assistant_dev.jsonl"
+DEV_SET = Path(__file__).parent.parent / "intents" / "data" / "assistant_dev.jsonl"
 EDGE_CASES = [
     "iphone15手机坏了",
     "a1b2c3",

@@ -22,12 +22,12 @@ from zoneinfo import ZoneInfo
 
 from tortoise.exceptions import IntegrityError
 
-from app.errors import BadRequest, Conflict, RateLimited, ServiceUnavailable, Unauthorized, ValidationFailed
-from app.identity import IdentityProvider, IdentityResult, IdentityUnavailable
-from app.security.idcard import InvalidIdNumber, normalise_id_number, normalise_name
-from app.security.pii import PiiCipher, mask_id_number, mask_name, mask_phone
-from app.security.tokens import ACCESS_TTL_S, REFRESH_TTL_S, InvalidToken, TokenService
-from app.wechat import WeChatError, WeChatGateway
+from app.auth.identity import IdentityProvider, IdentityResult, IdentityUnavailable
+from app.core.errors import BadRequest, Conflict, RateLimited, ServiceUnavailable, Unauthorized, ValidationFailed
+from app.core.security.idcard import InvalidIdNumber, normalise_id_number, normalise_name
+from app.core.security.pii import PiiCipher, mask_id_number, mask_name, mask_phone
+from app.core.security.tokens import ACCESS_TTL_S, REFRESH_TTL_S, InvalidToken, TokenService
+from app.core.wechat import WeChatError, WeChatGateway
 from models import Level, RefreshToken, User
 
 log = logging.getLogger("shengshi.auth")

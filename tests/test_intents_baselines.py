@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.baselines import RankBM25Baseline, TfidfBaseline, evaluate, training_texts
+from intents.baselines import RankBM25Baseline, TfidfBaseline, evaluate, training_texts
 from intents.engine import Analyzer, Intent, vocabulary_of
 
 INTENTS = [

@@ -20,7 +20,7 @@ from intents.engine import Analyzer, Intent, IntentIndex
 from intents.scoring import best_intents
 
 ROOT = Path(__file__).resolve().parent.parent
-DEV_SET = ROOT / "tests" / "data" / "assistant_dev.jsonl"
+DEV_SET = ROOT / "intents" / "data" / "assistant_dev.jsonl"
 
 
 @pytest.fixture(scope="module")

@@ -12,12 +12,12 @@ import contextlib
 import logging
 import signal
 
-from app.db import close_db, init_db
-from app.notify import Notifier, default_templates
-from app.observability import configure_logging
-from app.redis_client import connect_redis
-from app.settings import Settings
-from app.wechat import WeChatGateway, official_account_gateway, wechat_base_url
+from app.core.db import close_db, init_db
+from app.core.observability import configure_logging
+from app.core.redis_client import connect_redis
+from app.core.settings import Settings
+from app.core.wechat import WeChatGateway, official_account_gateway, wechat_base_url
+from app.notifications.notifier import Notifier, default_templates
 
 log = logging.getLogger("shengshi.worker")
 

@@ -31,9 +31,9 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
-from app.background import keep_running, listen, stop_requested
-from app.redis_client import is_embedded
-from app.wechat import WeChatError, WeChatGateway
+from app.core.background import keep_running, listen, stop_requested
+from app.core.redis_client import is_embedded
+from app.core.wechat import WeChatError, WeChatGateway
 from models import Delivery, Follower, Notification, OutboxMessage, SubscriptionGrant, User
 
 log = logging.getLogger("shengshi.notify")

@@ -10,7 +10,7 @@ from sanic.response import HTTPResponse, json
 from sanic_ext import openapi
 
 from app.catalog import APPLICANT_TYPES, CATEGORIES, CODE_PATTERN, LIFE_EVENTS, ONLINE_LEVELS, item_dict
-from app.errors import NotFound, ValidationFailed
+from app.core.errors import NotFound, ValidationFailed
 from models import ServiceItem, ServiceItemChange
 
 bp = Blueprint("services")

@@ -89,7 +89,7 @@ async def test_request_id_is_echoed_or_generated(http: httpx.AsyncClient) -> Non
 
 
 def test_default_request_limit_is_far_below_sanic_default() -> None:
-    from app.settings import Settings
+    from app.core.settings import Settings
 
     assert (
         Settings.from_env({"SHENGSHI_ENV": "development", "JWT_SECRET": "a", "PII_KEY": "b"}).request_max_size

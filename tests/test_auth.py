@@ -13,8 +13,8 @@ import httpx
 import pytest
 from tortoise import connections
 
-from app.auth import FIELD_ID, FIELD_NAME, FIELD_PHONE, FIELD_SESSION_KEY
-from app.wechat import WeChatGateway
+from app.auth.service import FIELD_ID, FIELD_NAME, FIELD_PHONE, FIELD_SESSION_KEY
+from app.core.wechat import WeChatGateway
 from models import User
 
 PEOPLE = [("张三", "11010519491231002X"), ("李四", "440306199003071232"), ("王小明", "440106198501011237")]
@@ -175,7 +175,7 @@ async def test_unknown_person_is_refused(http: httpx.AsyncClient, seen: list[str
     person = citizen(http, seen)
     await person.login("frank.1")
     first17 = "44010619800101123"
-    from app.security.idcard import check_digit
+    from app.core.security.idcard import check_digit
 
     response = await person.call(
         "POST", "/api/v1/auth/real-name", json={"name": "赵六", "id_number": first17 + check_digit(first17)}

@@ -12,8 +12,8 @@ import logging
 from collections import defaultdict
 from typing import Any, Generic, TypeVar
 
-from app.background import keep_running, listen, stop_requested
-from app.notify import PUSH_PREFIX
+from app.core.background import keep_running, listen, stop_requested
+from app.notifications.notifier import PUSH_PREFIX
 
 log = logging.getLogger("shengshi.push")
 CONNECTIONS_PREFIX = "shengshi:ws_connections:"

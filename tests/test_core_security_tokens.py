@@ -9,7 +9,7 @@ import time
 import jwt
 import pytest
 
-from app.security.tokens import CITIZEN_AUDIENCE, ISSUER, InvalidToken, TokenService
+from app.core.security.tokens import CITIZEN_AUDIENCE, ISSUER, InvalidToken, TokenService
 
 SECRET = "s" * 64
 service = TokenService(SECRET, "k1")

@@ -1,0 +1,1 @@
+"""Notifications: the outbox, the delivery worker, WeChat subscribe and template messages, WebSocket push."""
