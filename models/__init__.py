@@ -1,12 +1,13 @@
 """Tortoise ORM models, one module per domain area; the schema changes only through migrations."""
 
-from models.applications import Application, ApplicationEvent, OutboxMessage, Staff, Status
+from models.applications import Application, ApplicationEvent, Status
 from models.assistant import UnmatchedQuestion
 from models.auth import Level, RefreshToken, User
 from models.catalog import ServiceItem, ServiceItemChange
 from models.citizen import Favourite, Rating, RecentView
-from models.console import AuditEntry, Handoff, HandoffMessage, IntentRelease, IntentState, QuestionResolution
-from models.notifications import Delivery, Follower, Notification, SubscriptionGrant
+from models.console import AuditEntry, Handoff, HandoffMessage, IntentRelease, IntentState, QuestionResolution, Staff
+from models.notifications import Delivery, Notification, OutboxMessage, SubscriptionGrant
+from models.official_account import Follower
 
 __all__ = [
     "Application",

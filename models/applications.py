@@ -1,4 +1,4 @@
-"""Applications (办件), their timeline, staff accounts, and the transactional outbox."""
+"""Applications (办件) and their timeline."""
 
 from __future__ import annotations
 
@@ -63,40 +63,3 @@ class ApplicationEvent(Model):
 
     class Meta:
         table = "application_events"
-
-
-class Staff(Model):
-    """An operations or service-window account. Passwords are stored as scrypt hashes."""
-
-    id = fields.IntField(primary_key=True)
-    username = fields.CharField(max_length=64, unique=True)
-    password_hash = fields.CharField(max_length=256)
-    role = fields.CharField(max_length=16)
-    department = fields.CharField(max_length=128, null=True)
-    is_active = fields.BooleanField(default=True)
-    # The TOTP secret (second factor), encrypted like personal information.
-    totp_secret = fields.CharField(max_length=256, null=True)
-    created_at = fields.DatetimeField(auto_now_add=True)
-
-    class Meta:
-        table = "staff"
-
-
-class OutboxMessage(Model):
-    """A notification to deliver, written in the same transaction as the transition that caused it."""
-
-    id = fields.BigIntField(primary_key=True)
-    idempotency_key = fields.CharField(max_length=128, unique=True)
-    channel = fields.CharField(max_length=16)
-    user_id = fields.IntField(db_index=True)
-    application_id = fields.IntField(db_index=True)
-    event_id = fields.IntField()
-    payload: dict[str, Any] = fields.JSONField(default=dict)
-    dispatched_at = fields.DatetimeField(null=True, db_index=True)
-    # Set when the delivery is finished, whatever its outcome: rows dispatched long ago and still
-    # unfinished were lost with Redis and are dispatched again.
-    delivered_at = fields.DatetimeField(null=True, db_index=True)
-    created_at = fields.DatetimeField(auto_now_add=True)
-
-    class Meta:
-        table = "outbox"

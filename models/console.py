@@ -1,4 +1,5 @@
-"""The operations console: audit log, governed intent data (draft and releases), resolved questions, hand-offs."""
+"""The operations console: audit log, governed intent data (draft and releases), resolved questions, hand-offs,
+staff accounts."""
 
 from __future__ import annotations
 
@@ -107,3 +108,20 @@ class HandoffMessage(Model):
 
     class Meta:
         table = "handoff_messages"
+
+
+class Staff(Model):
+    """An operations or service-window account. Passwords are stored as scrypt hashes."""
+
+    id = fields.IntField(primary_key=True)
+    username = fields.CharField(max_length=64, unique=True)
+    password_hash = fields.CharField(max_length=256)
+    role = fields.CharField(max_length=16)
+    department = fields.CharField(max_length=128, null=True)
+    is_active = fields.BooleanField(default=True)
+    # The TOTP secret (second factor), encrypted like personal information.
+    totp_secret = fields.CharField(max_length=256, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "staff"

@@ -1,4 +1,5 @@
-"""Notifications: in-app messages, delivery records per channel, subscribe-message grants."""
+"""Notifications: in-app messages, delivery records per channel, subscribe-message grants, and the
+transactional outbox an application change writes in its own transaction."""
 
 from __future__ import annotations
 
@@ -55,17 +56,21 @@ class SubscriptionGrant(Model):
         table = "subscription_grants"
 
 
-class Follower(Model):
-    """A follower of the official account, linked to a mini-program user by unionid when WeChat supplies it."""
+class OutboxMessage(Model):
+    """A notification to deliver, written in the same transaction as the transition that caused it."""
 
-    id = fields.IntField(primary_key=True)
-    openid = fields.CharField(max_length=64, unique=True)
-    unionid = fields.CharField(max_length=64, null=True, db_index=True)
-    user_id = fields.IntField(null=True, db_index=True)
-    subscribed = fields.BooleanField(default=True)
-    subscribed_at = fields.DatetimeField(null=True)
-    unsubscribed_at = fields.DatetimeField(null=True)
+    id = fields.BigIntField(primary_key=True)
+    idempotency_key = fields.CharField(max_length=128, unique=True)
+    channel = fields.CharField(max_length=16)
+    user_id = fields.IntField(db_index=True)
+    application_id = fields.IntField(db_index=True)
+    event_id = fields.IntField()
+    payload: dict[str, Any] = fields.JSONField(default=dict)
+    dispatched_at = fields.DatetimeField(null=True, db_index=True)
+    # Set when the delivery is finished, whatever its outcome: rows dispatched long ago and still
+    # unfinished were lost with Redis and are dispatched again.
+    delivered_at = fields.DatetimeField(null=True, db_index=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
-        table = "followers"
+        table = "outbox"
