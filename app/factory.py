@@ -68,9 +68,9 @@ def setup_routes(app: Sanic) -> None:
     app.blueprint(probes.bp)
     app.blueprint(api)
     # The operations console's page (plain HTML and JavaScript, no build step).
-    from handlers import admin_page
+    from handlers.console import page
 
-    app.blueprint(admin_page.bp)
+    app.blueprint(page.bp)
     # The official account's webhook: WeChat calls /wechat/mp, outside the versioned API.
     app.blueprint(official_account.bp)
     if not app.ctx.settings.is_production:

@@ -2,7 +2,8 @@
 
 from sanic import Blueprint
 
-from handlers import admin, applications, assistant, auth, catalog, citizen, console, meta, notifications, ws
+from handlers import admin, applications, assistant, auth, catalog, citizen, meta, notifications, ws
+from handlers.console import governance as console
 
 api = Blueprint.group(
     meta.bp,

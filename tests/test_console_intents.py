@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
+from app.assistant import intent_data
 from app.catalog import load_items
-from app.console import intent_data
 from models import AuditEntry, IntentRelease
 from tests.conftest import TEST_REDIS_URL, database_url, free_port, is_postgres, make_settings
 from tests.helpers import Service, service_env, wait_for_http

@@ -24,8 +24,8 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 
+from app.assistant import intent_data
 from app.catalog import CATEGORIES, export_items
-from app.console import intent_data
 from app.core.errors import Conflict, NotFound
 from intents.build import build_assistant
 from intents.dialog import Assistant

@@ -13,7 +13,8 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app.console import governance, intent_data
+from app.assistant import intent_data
+from app.console import governance
 from app.core.errors import NotFound, ValidationFailed
 from intents.clusters import cluster
 from intents.text import normalise

@@ -18,7 +18,8 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 from sanic_ext import openapi
 
-from app.console import accounts, audit, governance, intent_data, learning
+from app.assistant import intent_data
+from app.console import accounts, audit, governance, learning
 from app.console.handoff import OPEN_STATUSES, handoff_view
 from app.console.staff import require_staff, staff_logout
 from app.core.errors import NotFound, ValidationFailed

@@ -11,7 +11,7 @@ from sanic_ext import openapi
 from app.core.errors import NotFound
 
 bp = Blueprint("admin_page")
-STATIC = Path(__file__).resolve().parent.parent / "app" / "static" / "admin"
+STATIC = Path(__file__).resolve().parents[2] / "app" / "static" / "admin"
 FILES = {"console.js": "text/javascript", "console.css": "text/css"}
 # The page runs only its own script and talks only to this origin.
 SECURITY_HEADERS = {

@@ -1,0 +1,1 @@
+"""The operations console's routes under /api/v1/admin, and its page at /admin."""
