@@ -20,7 +20,7 @@ import datetime as dt
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from tortoise.transactions import in_transaction
@@ -107,9 +107,23 @@ def application_view(app: Application, events: Iterable[ApplicationEvent] | None
     return body
 
 
+class OutboxWaker(Protocol):
+    """Told when new outbox rows are committed (the notifier wakes its dispatcher)."""
+
+    async def kick(self) -> None: ...
+
+
 class ApplicationService:
-    def __init__(self, calendar: WorkCalendar):
+    """Applications' writes; each commits its outbox rows with the change, then wakes ``outbox``."""
+
+    def __init__(self, calendar: WorkCalendar, outbox: OutboxWaker | None = None):
         self.calendar = calendar
+        self.outbox = outbox
+
+    async def _committed(self) -> None:
+        # After the commit, never inside it: the dispatcher must find the rows when it wakes.
+        if self.outbox is not None:
+            await self.outbox.kick()
 
     # -- materials -------------------------------------------------------------------
 
@@ -185,6 +199,7 @@ class ApplicationService:
                 actor_type="citizen", actor_id=user.id,
             )  # fmt: skip
             await self._outbox(app, event)
+        await self._committed()
         return app
 
     async def transition(
@@ -237,6 +252,7 @@ class ApplicationService:
             )  # fmt: skip
             app = await Application.get(id=app.id)
             await self._outbox(app, event)
+        await self._committed()
         return app
 
     async def _outbox(self, app: Application, event: ApplicationEvent) -> None:

@@ -231,7 +231,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    from app.notifications.worker import run_worker
+    from app.worker import run_worker
 
     asyncio.run(run_worker(settings))
     return 0
@@ -265,15 +265,17 @@ def cmd_staff_create(args: argparse.Namespace) -> int:
 
     from app.console.accounts import create_account
     from app.core.errors import ShengshiError
-    from app.core.security.pii import PiiCipher
-
-    pii = PiiCipher(settings.pii_key, settings.pii_key_version, settings.pii_previous_keys)
+    from app.core.redis_client import connect_redis
+    from app.services import build_services
 
     async def work():  # type: ignore[no-untyped-def]
+        redis = connect_redis(settings.redis_url)
         try:
-            return await create_account(args.username, args.role, password, pii)
+            return await create_account(args.username, args.role, password, build_services(settings, redis).pii)
         except ShengshiError as exc:
             return str(exc)
+        finally:
+            await redis.aclose()
 
     made = asyncio.run(_with_database(settings, work))
     if isinstance(made, str):
@@ -294,8 +296,9 @@ def cmd_mp_menu_push(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from app.core.redis_client import connect_redis
-    from app.core.wechat import WeChatError, official_account_gateway, wechat_base_url
+    from app.core.wechat import WeChatError
     from app.official_account import MENU_FILE, MpConfig, load_menu_data, menu_for_wechat, push_menu
+    from app.services import build_services
 
     settings = load_settings()
     path = Path(args.file) if args.file else MENU_FILE
@@ -312,7 +315,7 @@ def cmd_mp_menu_push(args: argparse.Namespace) -> int:
     async def push() -> dict | None:
         redis = connect_redis(settings.redis_url)
         try:
-            gateway = official_account_gateway(redis, settings, wechat_base_url(settings))
+            gateway = build_services(settings, redis).mp_gateway
             return None if gateway is None else await push_menu(gateway, menu)
         finally:
             await redis.aclose()

@@ -1,4 +1,4 @@
-"""The assistant over HTTP: one message in, one reply out."""
+"""The assistant over HTTP: one message in, one reply out; rating an answer; reading an agent's replies."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ from sanic_ext import openapi
 
 from app.assistant.service import MAX_TEXT_LENGTH
 from app.auth.guards import bearer_token
-from app.core.errors import ValidationFailed
+from app.console import learning
+from app.core.errors import NotFound, ValidationFailed
 from app.core.ratelimit import rate_limit
-from handlers.common import json_object
+from app.services import services
+from handlers.common import int_arg, json_object
+from models import Handoff
 
 bp = Blueprint("chat")
 
@@ -22,7 +25,7 @@ async def optional_user_id(request: Request) -> int | None:
     header = request.headers.get("authorization")
     if not header:
         return None
-    principal = await request.app.ctx.auth.authenticate(bearer_token(request))
+    principal = await services(request).auth.authenticate(bearer_token(request))
     request.ctx.user_id = principal.user_id
     return principal.user_id
 
@@ -49,7 +52,37 @@ async def chat(request: Request) -> HTTPResponse:
     text = chat_text(body)
     session_id = body.get("session_id")
     user_id = await optional_user_id(request)
-    turn = await request.app.ctx.chat.chat(
+    turn = await services(request).chat.chat(
         text, session_id if isinstance(session_id, str) else None, user_id=user_id, channel="http"
     )
     return json(turn.body)
+
+
+@bp.post("/chat/feedback")
+@openapi.body({"application/json": {"session_id": str, "helpful": bool}})
+async def chat_feedback(request: Request) -> HTTPResponse:
+    """Rate the last answer of a chat; an unhelpful one goes to the console's learning list."""
+    body = json_object(request)
+    helpful = body.get("helpful")
+    if not isinstance(helpful, bool):
+        raise ValidationFailed("helpful must be true or false", details={"field": "helpful"})
+    recorded = False
+    if not helpful:
+        recorded = await learning.record_unhelpful(request.app.ctx.redis, body.get("session_id"))
+    return json({"recorded": recorded})
+
+
+@bp.get("/chat/handoff/<session_id:str>")
+@openapi.parameter("after", int)
+async def chat_handoff(request: Request, session_id: str) -> HTTPResponse:
+    """A handed-off chat's agent and system messages (the session id, a random secret, is the key)."""
+    if len(session_id) != 32:
+        raise NotFound("No hand-off for this chat")
+    handoff = await Handoff.filter(session_id=session_id).order_by("-id").first()
+    if handoff is None:
+        raise NotFound("No hand-off for this chat")
+    after = int_arg(request, "after", 0, 0, 2**62)
+    messages = [
+        m for m in await services(request).handoffs.messages(handoff, after) if m["from"] in ("agent", "system")
+    ]
+    return json({"id": handoff.id, "status": handoff.status, "messages": messages})

@@ -10,6 +10,7 @@ from app.auth.guards import require_user
 from app.auth.service import user_view
 from app.core.errors import ValidationFailed
 from app.core.ratelimit import client_ip, rate_limit
+from app.services import services
 from handlers.common import json_object
 
 bp = Blueprint("auth")
@@ -30,7 +31,7 @@ def _string(body: dict, field: str, max_length: int = 256) -> str:
 async def wx_login(request: Request) -> HTTPResponse:
     """Log in with a wx.login code; answers our access and refresh tokens."""
     body = json_object(request)
-    return json(await request.app.ctx.auth.login(_string(body, "code", 128)))
+    return json(await services(request).auth.login(_string(body, "code", 128)))
 
 
 @bp.post("/auth/refresh")
@@ -39,14 +40,14 @@ async def wx_login(request: Request) -> HTTPResponse:
 async def refresh(request: Request) -> HTTPResponse:
     """Exchange a refresh token for a new pair (the old one is spent)."""
     body = json_object(request)
-    return json(await request.app.ctx.auth.refresh(_string(body, "refresh_token", 4096)))
+    return json(await services(request).auth.refresh(_string(body, "refresh_token", 4096)))
 
 
 @bp.post("/auth/logout")
 @require_user()
 async def logout(request: Request) -> HTTPResponse:
     """End this session: every token of this login stops working."""
-    await request.app.ctx.auth.logout(request.ctx.principal)
+    await services(request).auth.logout(request.ctx.principal)
     return json({"status": "logged_out"})
 
 
@@ -56,7 +57,7 @@ async def logout(request: Request) -> HTTPResponse:
 async def real_name(request: Request) -> HTTPResponse:
     """Verify name and resident ID number; lifts the user to level L2."""
     body = json_object(request)
-    user = await request.app.ctx.auth.verify_real_name(request.ctx.user, body.get("name"), body.get("id_number"))
+    user = await services(request).auth.verify_real_name(request.ctx.user, body.get("name"), body.get("id_number"))
     return json({"user": user_view(user)})
 
 
@@ -66,7 +67,7 @@ async def real_name(request: Request) -> HTTPResponse:
 async def phone(request: Request) -> HTTPResponse:
     """Bind the phone number behind a getPhoneNumber code."""
     body = json_object(request)
-    user = await request.app.ctx.auth.bind_phone(request.ctx.user, body.get("code"))
+    user = await services(request).auth.bind_phone(request.ctx.user, body.get("code"))
     return json({"user": user_view(user)})
 
 

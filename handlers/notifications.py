@@ -1,20 +1,23 @@
-"""In-app notifications and WeChat subscribe-message grants."""
+"""In-app notifications and WeChat subscribe-message grants; staff see and replay failed deliveries under /admin."""
 
 from __future__ import annotations
-
-import datetime as dt
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 from sanic_ext import openapi
 
 from app.auth.guards import require_user
+from app.console import audit
+from app.console.staff import CASEWORKERS, require_staff
 from app.core.errors import NotFound, ValidationFailed
+from app.notifications import inbox
 from app.notifications.notifier import notification_view
-from handlers.common import json_object
-from models import Notification, SubscriptionGrant
+from app.services import services
+from handlers.common import audit_context, json_object
+from models import Delivery, Notification
 
 bp = Blueprint("notifications")
+admin_bp = Blueprint("notifications_admin", url_prefix="/admin")
 
 
 @bp.get("/notifications")
@@ -37,21 +40,14 @@ async def notifications(request: Request) -> HTTPResponse:
 @require_user()
 async def mark_read(request: Request, notification_id: int) -> HTTPResponse:
     """Mark one notification read."""
-    note = await Notification.get_or_none(id=notification_id, user_id=request.ctx.user.id)
-    if note is None:
-        raise NotFound("No such notification")
-    if note.read_at is None:
-        note.read_at = dt.datetime.now(dt.UTC)
-        await note.save(update_fields=["read_at"])
-    return json(notification_view(note))
+    return json(notification_view(await inbox.mark_read(request.ctx.user.id, notification_id)))
 
 
 @bp.post("/notifications/read-all")
 @require_user()
 async def mark_all_read(request: Request) -> HTTPResponse:
     """Mark every notification read."""
-    count = await Notification.filter(user_id=request.ctx.user.id, read_at=None).update(read_at=dt.datetime.now(dt.UTC))
-    return json({"marked": count})
+    return json({"marked": await inbox.mark_all_read(request.ctx.user.id)})
 
 
 @bp.get("/subscriptions/templates")
@@ -61,7 +57,7 @@ async def templates(request: Request) -> HTTPResponse:
         {
             "templates": [
                 {"template_id": t.template_id, "title": t.title, "for": t.purpose, "long_term": t.long_term}
-                for t in request.app.ctx.notifier.templates
+                for t in services(request).notifier.templates
             ]
         }
     )
@@ -72,20 +68,41 @@ async def templates(request: Request) -> HTTPResponse:
 @require_user()
 async def record_grants(request: Request) -> HTTPResponse:
     """Record what wx.requestSubscribeMessage granted (one message per one-time grant)."""
-    body = json_object(request)
-    granted = body.get("granted")
-    if not isinstance(granted, list) or len(granted) > 20 or not all(isinstance(t, str) for t in granted):
-        raise ValidationFailed("granted must be a list of template ids", details={"field": "granted"})
-    known = {t.template_id: t for t in request.app.ctx.notifier.templates}
-    unknown = [t for t in granted if t not in known]
-    if unknown:
-        raise ValidationFailed("Unknown template ids", details={"field": "granted", "unknown": unknown[:20]})
-    for template_id in granted:
-        template = known[template_id]
-        exists = await SubscriptionGrant.filter(user_id=request.ctx.user.id, template_id=template_id).exists()
-        if not (template.long_term and exists):
-            await SubscriptionGrant.create(
-                user_id=request.ctx.user.id, template_id=template_id, long_term=template.long_term
-            )
-    unused = await SubscriptionGrant.filter(user_id=request.ctx.user.id, used_at=None).count()
-    return json({"recorded": len(granted), "unused_grants": unused})
+    granted = json_object(request).get("granted")
+    recorded, unused = await inbox.record_grants(request.ctx.user.id, granted, services(request).notifier.templates)
+    return json({"recorded": recorded, "unused_grants": unused})
+
+
+# -- staff: deliveries that failed ----------------------------------------------------------------
+
+
+@admin_bp.get("/deliveries")
+@openapi.parameter("status", str)
+@require_staff()
+async def deliveries(request: Request) -> HTTPResponse:
+    """Dead-lettered and uncertain deliveries (and others by status), newest first."""
+    status = request.args.get("status") or "dead"
+    if status not in ("dead", "uncertain", "refused", "sent", "skipped", "retrying"):
+        raise ValidationFailed("unknown delivery status", details={"field": "status"})
+    rows = await Delivery.filter(status=status).order_by("-id").limit(200)
+    return json(
+        {
+            "items": [
+                {"idempotency_key": d.idempotency_key, "channel": d.channel, "status": d.status,
+                 "attempts": d.attempts, "detail": d.detail, "updated_at": d.updated_at.isoformat()}
+                for d in rows
+            ]
+        }
+    )  # fmt: skip
+
+
+@admin_bp.post("/deliveries/replay")
+@openapi.body({"application/json": {"idempotency_key": str}})
+@require_staff(*CASEWORKERS)
+async def replay(request: Request) -> HTTPResponse:
+    """Send a dead or uncertain delivery again."""
+    key = json_object(request).get("idempotency_key")
+    if not isinstance(key, str) or not await services(request).notifier.replay(key):
+        raise NotFound("No dead or uncertain delivery with this key")
+    await audit.record(audit_context(request), "delivery.replay", key[:128], after={"replaying": key})
+    return json({"replaying": key})

@@ -6,6 +6,8 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, text
 from sanic_ext import openapi
 
+from app.services import services
+
 bp = Blueprint("wechat_mp", url_prefix="/wechat")
 
 _SIGNED = [
@@ -27,7 +29,7 @@ def _signed(handler):  # type: ignore[no-untyped-def]
 @openapi.tag("official account")
 async def verify(request: Request) -> HTTPResponse:
     """WeChat's URL verification: answers ``echostr`` when the signature is right, 403 otherwise."""
-    return text(request.app.ctx.official_account.check_url(request.args))
+    return text(services(request).official_account.check_url(request.args))
 
 
 @bp.post("/mp")
@@ -38,5 +40,5 @@ async def verify(request: Request) -> HTTPResponse:
 @openapi.tag("official account")
 async def receive(request: Request) -> HTTPResponse:
     """A message or event from a follower (plaintext or safe mode); answers a passive reply or ``success``."""
-    reply = await request.app.ctx.official_account.receive(request.args, request.body)
+    reply = await services(request).official_account.receive(request.args, request.body)
     return HTTPResponse(reply.body, content_type=reply.content_type)

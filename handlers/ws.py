@@ -18,6 +18,7 @@ from sanic.server.websockets.impl import WebsocketImplProtocol
 
 from app.auth.guards import bearer_token
 from app.core.errors import ShengshiError
+from app.services import services
 from handlers.assistant import chat_text
 
 bp = Blueprint("ws")
@@ -40,16 +41,16 @@ class Connection:
     def log_in(self, user_id: int) -> None:
         self.user_id = user_id
         if self.session_id:
-            self.request.app.ctx.sessions.unregister(self.session_id, self.ws)
+            services(self.request).sessions.unregister(self.session_id, self.ws)
         self.session_id = None
-        self.request.app.ctx.push.register(user_id, self.ws)
+        services(self.request).push.register(user_id, self.ws)
         self.registered.add(user_id)
 
     def follow(self, session_id: str) -> None:
         """Receive an agent's replies for this chat session (a handed-off chat) on this socket."""
         if session_id == self.session_id:
             return
-        sessions = self.request.app.ctx.sessions
+        sessions = services(self.request).sessions
         if self.session_id:
             sessions.unregister(self.session_id, self.ws)
         self.session_id = session_id
@@ -57,9 +58,9 @@ class Connection:
 
     def close(self) -> None:
         for user_id in self.registered:
-            self.request.app.ctx.push.unregister(user_id, self.ws)
+            services(self.request).push.unregister(user_id, self.ws)
         if self.session_id:
-            self.request.app.ctx.sessions.unregister(self.session_id, self.ws)
+            services(self.request).sessions.unregister(self.session_id, self.ws)
 
 
 @bp.websocket("/ws")
@@ -69,7 +70,7 @@ async def websocket(request: Request, ws: WebsocketImplProtocol) -> None:
     try:
         if request.headers.get("authorization"):
             try:
-                connection.log_in((await request.app.ctx.auth.authenticate(bearer_token(request))).user_id)
+                connection.log_in((await services(request).auth.authenticate(bearer_token(request))).user_id)
             except ShengshiError as exc:
                 await ws.send(_error(exc.code, str(exc)))
                 await ws.close(code=4401, reason="unauthorized")
@@ -82,7 +83,7 @@ async def websocket(request: Request, ws: WebsocketImplProtocol) -> None:
 
 
 async def _handle(connection: Connection, raw: Any) -> None:
-    ws, app = connection.ws, connection.request.app
+    ws, wired = connection.ws, services(connection.request)
     try:
         message: Any = json.loads(raw)
     except (TypeError, ValueError):
@@ -99,12 +100,12 @@ async def _handle(connection: Connection, raw: Any) -> None:
             if not isinstance(token, str):
                 await ws.send(_error("invalid_input", "token is required"))
                 return
-            connection.log_in((await app.ctx.auth.authenticate(token)).user_id)
+            connection.log_in((await wired.auth.authenticate(token)).user_id)
             await ws.send(json.dumps({"type": "auth", "ok": True}))
         elif kind == "chat":
             text = chat_text(message)
             wanted = message.get("session_id")
-            turn = await app.ctx.chat.chat(
+            turn = await wired.chat.chat(
                 text,
                 wanted if isinstance(wanted, str) else connection.session_id,
                 user_id=connection.user_id,

@@ -109,7 +109,8 @@ _IDENTITY = re.compile(
 )
 _THANKS = re.compile(r"(谢谢|感谢|多谢|thank|thx|辛苦了|好的明白|明白了|知道了)")
 # Not a bare "人工": in Cantonese it means wages (拖欠人工), and "残疾人工资" contains it too.
-_HUMAN = re.compile(r"(转人工|人工服务|人工客服|找人工|要人工|真人|客服|工作人员|接线员)")
+# Asking for a person (not a bare 人工: Cantonese wages); the console's hand-off desk uses it too.
+HUMAN_REQUEST = re.compile(r"(转人工|人工服务|人工客服|找人工|要人工|真人|客服|工作人员|接线员)")
 _PROGRESS = re.compile(
     r"(办件进度|申请进度|进度查询|查进度|我的申请|我的办件|到哪一步|办到哪|审批到|审核到哪|办好了没|办完了没|办得怎么样|受理了没|批下来了没)"
 )
@@ -117,6 +118,15 @@ _OFFICE = re.compile(
     r"(几点上班|几点下班|上班时间|办公时间|工作时间|周末上班|周末办公|节假日上班|大厅在哪|服务中心在哪|政务中心在哪)"
 )
 _SMALLTALK_NOISE = re.compile(r"(请问|你好|您好|哦|啊|呀|吧|吗|呢|的|了|一下|我|想|要|\s)+")
+
+
+def asks_for_human(text: str) -> bool:
+    """True for a short message asking for a person (转人工, 人工客服 …)."""
+    return _asks_for_human(normalise(text).replace(" ", ""))
+
+
+def _asks_for_human(compact: str) -> bool:
+    return bool(HUMAN_REQUEST.search(compact)) and len(compact) <= 20
 
 
 def _confidence(candidate: Candidate, best: Candidate) -> float:
@@ -226,7 +236,7 @@ class Assistant:
         compact = normalised.replace(" ", "")
         if _PROGRESS.search(compact):
             return Reply("progress", "正在为您查询办件进度。")
-        if _HUMAN.search(compact) and len(compact) <= 20:
+        if _asks_for_human(compact):
             return Reply(
                 "smalltalk",
                 f"需要人工服务的话，可以拨打{HOTLINE}政务服务便民热线，工作人员会为您解答。",

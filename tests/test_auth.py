@@ -260,7 +260,7 @@ async def test_phone_number_is_bound_masked(http: httpx.AsyncClient, seen: list[
     assert response.status_code == 200, response.text
     masked = response.json()["user"]["phone"]
     user = await User.get(id=person.user["id"])
-    phone = running.app.ctx.pii.decrypt(user.phone_enc, FIELD_PHONE)
+    phone = running.app.ctx.services.pii.decrypt(user.phone_enc, FIELD_PHONE)
     assert len(phone) == 11 and masked == phone[:3] + "****" + phone[-4:]
     bad = await person.call("POST", "/api/v1/auth/phone", json={"code": "invalid-phone-code"})
     assert bad.status_code == 400
@@ -294,7 +294,7 @@ async def test_no_clear_personal_data_or_session_key_anywhere(
     await intruder.call("POST", "/api/v1/auth/real-name", json={"name": "王大明", "id_number": "440106198501011237"})
 
     user = await User.get(id=person.user["id"])
-    pii = running.app.ctx.pii
+    pii = running.app.ctx.services.pii
     session_key = pii.decrypt(await running.app.ctx.redis.get(f"shengshi:wxsk:{user.id}"), FIELD_SESSION_KEY)
     phone = pii.decrypt(user.phone_enc, FIELD_PHONE)
     assert pii.decrypt(user.real_name_enc, FIELD_NAME) == "王小明"

@@ -45,7 +45,7 @@ def test_totp_matches_the_rfc_6238_vectors() -> None:
 
 
 async def staff_token(http: httpx.AsyncClient, app: Any, username: str, role: str) -> dict[str, str]:
-    made = await create_account(username, role, PASSWORD, app.ctx.pii)
+    made = await create_account(username, role, PASSWORD, app.ctx.services.pii)
     body = {"username": username, "password": PASSWORD}
     if app.ctx.settings.staff_totp_required:
         body["totp_code"] = totp.code_at(made.totp_secret, totp.current_step())
@@ -56,7 +56,7 @@ async def staff_token(http: httpx.AsyncClient, app: Any, username: str, role: st
 
 async def test_second_factor_is_required_outside_development(start_server) -> None:  # type: ignore[no-untyped-def]
     running = await start_server(staff_totp_required=True)
-    made = await create_account("ops", "admin", PASSWORD, running.app.ctx.pii)
+    made = await create_account("ops", "admin", PASSWORD, running.app.ctx.services.pii)
     async with httpx.AsyncClient(base_url=running.url) as http:
         login = {"username": "ops", "password": PASSWORD}
         missing = await http.post("/api/v1/admin/login", json=login)

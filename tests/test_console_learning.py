@@ -205,7 +205,7 @@ async def test_two_failures_in_a_row_queue_a_handoff_and_the_agent_closes_it(con
 
 
 async def test_official_account_followers_get_agent_replies_as_customer_service_messages(console: Console) -> None:
-    chat = console.running.app.ctx.chat
+    chat = console.running.app.ctx.services.chat
     openid = "oFollower0000000000000001"
     turn = await chat.chat("我要找人工客服", None, channel="mp", reply_to=openid)
     assert turn.action == "handoff"

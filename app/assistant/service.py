@@ -8,48 +8,25 @@ assignment; every worker hears the Redis pub/sub message and does the same.
 
 from __future__ import annotations
 
-import contextlib
-import json
+import asyncio
 import logging
 import re
-import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from app.catalog import export_items
+from app.assistant import sessions
+from app.assistant.releases import RELOAD_CHANNEL, ReleaseSwitcher, build_from_database
+from app.assistant.sessions import SESSION_TTL_S
 from app.citizen import is_elder
 from app.core.background import keep_running, listen
 from intents.dialog import Assistant
 from intents.text import normalise
+from models import UnmatchedQuestion
 
 log = logging.getLogger("shengshi.assistant")
 
-SESSION_TTL_S = 30 * 60
 MAX_TEXT_LENGTH = 500
-RELOAD_CHANNEL = "shengshi:assistant:reload"
-_SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
-
-
-async def catalog_items() -> list[dict[str, Any]]:
-    return await export_items()
-
-
-async def build_from_database(strict: bool = True) -> Assistant:
-    """The assistant over the catalog in the database; with ``strict`` off, an empty one if it cannot be read."""
-    from app.console.governance import build_engine, live_release
-
-    try:
-        items = await catalog_items()
-        # The live release of the console's intent data (none yet: the intent files).
-        release = await live_release()
-    except Exception:
-        if strict:
-            raise
-        # The server still starts (and /readyz still answers); a reload after migrating fills it.
-        log.error("cannot read the catalog: run `python -m app migrate` and `python -m app catalog load`")
-        items, release = [], None
-    # Building tokenises every phrase (about half a second): it runs off the event loop.
-    return await build_engine(release.data if release is not None else None, items)
+__all__ = ["MAX_TEXT_LENGTH", "SESSION_TTL_S", "ChatHooks", "ChatService", "ChatTurn"]
 
 
 @dataclass
@@ -59,17 +36,63 @@ class ChatTurn:
     action: str
 
 
-class ChatService:
-    """Holds the current snapshot and the session store."""
+class ChatHooks(Protocol):
+    """What may stand between a citizen and the engine (the console's hand-off desk, app/console/handoff.py)."""
 
-    def __init__(self, redis: Any, assistant: Assistant):
+    async def intercept(
+        self, text: str, session_id: str, *, channel: str, user_id: int | None
+    ) -> dict[str, Any] | None: ...
+
+    async def after_turn(
+        self,
+        text: str,
+        body: dict[str, Any],
+        state: dict[str, Any],
+        session_id: str,
+        *,
+        channel: str,
+        user_id: int | None,
+        reply_to: str | None = None,
+    ) -> dict[str, Any]: ...
+
+
+class ChatService:
+    """Holds the current snapshot and the session store.
+
+    ``assistant`` is the engine to answer with; without one it is built from the database on
+    first use (or by :meth:`start`), so a process that never chats never builds it.
+    """
+
+    def __init__(
+        self,
+        redis: Any,
+        assistant: Assistant | None = None,
+        *,
+        hooks: ChatHooks | None = None,
+        releases: ReleaseSwitcher | None = None,
+    ):
         self.redis = redis
         self.assistant = assistant
         self.version = 1
-        # The operations console's hand-off desk (app/console/handoff.py), when the app wires one.
-        self.hooks: Any = None
-        # The console's release switcher (app/console/governance.py), when the app wires one.
-        self.releases: Any = None
+        self.hooks = hooks
+        self.releases = releases
+        self._building = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Build the engine now (a web worker does before its first request); an empty one if the
+        catalog cannot be read, so the server still starts."""
+        if self.assistant is None:
+            await self.engine(strict=False)
+
+    async def engine(self, *, strict: bool = False) -> Assistant:
+        """The engine answering right now (built once, on first use)."""
+        assistant = self.assistant
+        if assistant is not None:
+            return assistant
+        async with self._building:
+            if self.assistant is None:
+                self.assistant = await build_from_database(strict=strict)
+            return self.assistant
 
     def swap(self, assistant: Assistant) -> None:
         # One assignment: a request in flight keeps the snapshot it started with.
@@ -94,7 +117,7 @@ class ChatService:
             held = await self.hooks.intercept(text, session_id, channel=channel, user_id=user_id)
             if held is not None:
                 return ChatTurn(session_id, {"session_id": session_id, **held}, "handoff")
-        assistant = self.assistant
+        assistant = await self.engine()
         reply, new_state = assistant.respond(text, state)
         body = reply.to_dict()
         if reply.action == "progress":
@@ -111,30 +134,21 @@ class ChatService:
             body = await self.hooks.after_turn(
                 text, body, new_state, session_id, channel=channel, user_id=user_id, reply_to=reply_to
             )
-        await self.redis.set(self._key(session_id), json.dumps(new_state, ensure_ascii=False), ex=SESSION_TTL_S)
+        await sessions.save_state(self.redis, session_id, new_state)
         if reply.action == "fallback":
             await self._record_unmatched(text, reply.action, channel)
         action = "handoff" if "handoff" in body else str(body.get("action", reply.action))
         return ChatTurn(session_id, {"session_id": session_id, **body}, action)
 
-    @staticmethod
-    def _key(session_id: str) -> str:
-        return f"shengshi:chat:{session_id}"
-
     async def _load(self, session_id: str | None, user_id: int | None) -> tuple[dict[str, Any], str]:
         """The session's state; an unknown, malformed or someone else's session starts a new one."""
-        if session_id and _SESSION_ID.match(session_id):
-            raw = await self.redis.get(self._key(session_id))
-            if raw:
-                with contextlib.suppress(ValueError):
-                    state = json.loads(raw)
-                    if isinstance(state, dict) and state.get("user_id") == user_id:
-                        return state, session_id
-        return {}, uuid.uuid4().hex
+        if session_id:
+            state = await sessions.load_state(self.redis, session_id)
+            if state is not None and state.get("user_id") == user_id:
+                return state, session_id
+        return {}, sessions.new_session_id()
 
     async def _record_unmatched(self, text: str, action: str, channel: str) -> None:
-        from models import UnmatchedQuestion
-
         normalised = normalise(text)[:500]
         if not normalised:
             return
@@ -146,7 +160,7 @@ class ChatService:
 
     async def reload(self, message: str = "reload") -> None:
         # A console publish builds the release's engine first ("prepare:N") and then switches
-        # every worker at once to the engine each already holds (app/console/governance.py).
+        # every worker at once to the engine each already holds (app/assistant/releases.py).
         if self.releases is not None and await self.releases.handle(self, message):
             return
         self.swap(await build_from_database())
@@ -212,11 +226,6 @@ def progress_reply(user_id: int | None, applications: list[dict[str, Any]]) -> t
         return "您目前还没有办件。告诉我您想办什么事，我帮您找到对应的事项。", []
     cards = [{"type": "application", **a} for a in applications[:5]]
     return f"您共有{len(applications)}件办件，最近的进度如下。", cards
-
-
-async def publish_reload(redis: Any) -> int:
-    """Ask every worker to rebuild its assistant now."""
-    return int(await redis.publish(RELOAD_CHANNEL, "reload"))
 
 
 async def listen_for_reloads(service: ChatService, redis: Any) -> None:

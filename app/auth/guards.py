@@ -13,6 +13,7 @@ from typing import Any
 
 from sanic import Request
 
+from app.auth.service import AuthService
 from app.core.errors import Forbidden, Unauthorized
 from models import Level, User
 
@@ -35,7 +36,9 @@ def require_user(
     def decorator(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         @functools.wraps(handler)
         async def wrapped(request: Request, *args: Any, **kwargs: Any) -> Any:
-            principal = await request.app.ctx.auth.authenticate(bearer_token(request))
+            # The worker's services (app/services.py), built before it serves.
+            auth: AuthService = request.app.ctx.services.auth
+            principal = await auth.authenticate(bearer_token(request))
             user = await User.get_or_none(id=principal.user_id)
             if user is None:
                 raise Unauthorized("This account no longer exists", code="session_revoked")

@@ -11,7 +11,8 @@ from tortoise.exceptions import IntegrityError
 
 from app.console import totp
 from app.console.staff import ROLES, hash_password
-from app.core.errors import Conflict, ValidationFailed
+from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.security.pii import PiiCipher
 from models import Staff
 
 MIN_PASSWORD = 12
@@ -44,7 +45,7 @@ def generate_password() -> str:
     return secrets.token_urlsafe(18)
 
 
-async def create_account(username: Any, role: Any, password: Any, pii: Any, department: Any = None) -> NewAccount:
+async def create_account(username: Any, role: Any, password: Any, pii: PiiCipher, department: Any = None) -> NewAccount:
     """A new account: the password typed (12+ characters) or generated, and a fresh TOTP secret (encrypted)."""
     if not isinstance(username, str) or not _USERNAME.match(username):
         raise ValidationFailed(
@@ -67,7 +68,40 @@ async def create_account(username: Any, role: Any, password: Any, pii: Any, depa
     return NewAccount(staff, password, generated, secret, totp.provisioning_uri(secret, username))
 
 
-async def new_totp(staff: Staff, pii: Any) -> tuple[str, str]:
+async def get_account(staff_id: int) -> Staff:
+    """One staff account, or 404."""
+    staff = await Staff.get_or_none(id=staff_id)
+    if staff is None:
+        raise NotFound("No such staff account")
+    return staff
+
+
+async def update_account(staff_id: int, changes: dict[str, Any], acting: Staff) -> tuple[dict, dict]:
+    """Change an account's ``role`` or ``is_active`` (nobody disables their own); answers its view before and after."""
+    staff = await get_account(staff_id)
+    before = staff_view(staff)
+    if "role" in changes:
+        staff.role = check_role(changes["role"])
+    if "is_active" in changes:
+        if not isinstance(changes["is_active"], bool):
+            raise ValidationFailed("is_active must be true or false", details={"field": "is_active"})
+        if staff.id == acting.id and not changes["is_active"]:
+            raise ValidationFailed("You cannot disable your own account", details={"field": "is_active"})
+        staff.is_active = changes["is_active"]
+    await staff.save(update_fields=["role", "is_active"])
+    return before, staff_view(staff)
+
+
+async def set_password(staff_id: int, typed: Any) -> tuple[Staff, str | None]:
+    """A new password: the one typed (checked), or a generated one, which is answered (shown once)."""
+    staff = await get_account(staff_id)
+    password = check_password(typed) if typed else generate_password()
+    staff.password_hash = hash_password(password)
+    await staff.save(update_fields=["password_hash"])
+    return staff, None if typed else password
+
+
+async def new_totp(staff: Staff, pii: PiiCipher) -> tuple[str, str]:
     """Replace the account's TOTP secret (a lost phone); answers the secret and its otpauth address."""
     secret = totp.new_secret()
     staff.totp_secret = pii.encrypt(secret, TOTP_FIELD)

@@ -3,32 +3,39 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
-from sanic import Request
-
-from models import AuditEntry
+from models import AuditEntry, Staff
 
 log = logging.getLogger("shengshi.audit")
 
 
+@dataclass(frozen=True)
+class AuditContext:
+    """Who acted and from where: the logged-in staff member (None before login), the client's address,
+    and the request id that ties the entry to the log lines."""
+
+    staff: Staff | None = None
+    ip: str = ""
+    request_id: str = ""
+
+
 async def record(
-    request: Request | None,
+    context: AuditContext | None,
     action: str,
     target: str = "",
     *,
     before: Any = None,
     after: Any = None,
-    staff: Any = None,
+    staff: Staff | None = None,
     username: str | None = None,
 ) -> AuditEntry:
-    """Append one entry; the staff member comes from the request unless given."""
-    staff = staff if staff is not None else (getattr(request.ctx, "staff", None) if request is not None else None)
-    ip = ""
-    request_id = ""
-    if request is not None:
-        ip = str(request.remote_addr or request.ip or "")[:64]
-        request_id = str(getattr(request.ctx, "request_id", "") or request.headers.get("x-request-id", ""))[:64]
+    """Append one entry; the staff member comes from ``context`` unless given."""
+    context = context or AuditContext()
+    staff = staff if staff is not None else context.staff
+    ip = context.ip[:64]
+    request_id = context.request_id[:64]
     return await AuditEntry.create(
         staff_id=staff.id if staff is not None else None,
         staff_username=(staff.username if staff is not None else username or "")[:64],

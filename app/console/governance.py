@@ -17,29 +17,24 @@ import contextlib
 import json
 import logging
 import time
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 
 from app.assistant import intent_data
-from app.catalog import CATEGORIES, export_items
+from app.assistant.releases import STATE_ID, announce, build_engine, prepare
+from app.catalog import export_items
 from app.core.errors import Conflict, NotFound
-from intents.build import build_assistant
 from intents.dialog import Assistant
 from intents.evaluate import DEV_SET, evaluate, read_rows
 from intents.text import normalise
 from models import IntentRelease, IntentState
 
-STATE_ID = 1
 RECENT_KEY = "shengshi:assistant:recent_questions"
 REPLAY_PREFIX = "shengshi:intents:replay:"
 _EDIT_RETRIES = 8
-PREPARE = "prepare:"
-PREPARED_PREFIX = "shengshi:intents:prepared:"
-PREPARE_TIMEOUT_S = 15.0
 log = logging.getLogger("shengshi.intents")
 
 
@@ -70,14 +65,6 @@ async def ensure_initialised(username: str = "system") -> IntentState:
     except IntegrityError:
         await IntentState.filter(id=STATE_ID, live_number=None).update(live_number=1)
     return await IntentState.get(id=STATE_ID)
-
-
-async def live_release() -> IntentRelease | None:
-    """The live release, or None before the console was ever used (the files are live then)."""
-    state = await IntentState.get_or_none(id=STATE_ID)
-    if state is None or state.live_number is None:
-        return None
-    return await IntentRelease.get_or_none(number=state.live_number)
 
 
 async def get_release(number: int) -> IntentRelease:
@@ -161,81 +148,7 @@ async def rollback(redis: Any, number: int, username: str) -> tuple[int | None, 
     return state.live_number, number
 
 
-async def announce(redis: Any) -> None:
-    from app.assistant.service import publish_reload
-
-    await publish_reload(redis)
-
-
-async def prepare(redis: Any, number: int, timeout_s: float = PREPARE_TIMEOUT_S) -> int:
-    """Have every worker build release ``number``'s engine now; answers how many did within ``timeout_s``.
-
-    Building takes about a second; the switch that follows is then one assignment on every worker,
-    so all of them answer from the new release within moments of each other.
-    """
-    from app.assistant.service import RELOAD_CHANNEL
-
-    token = uuid.uuid4().hex
-    ack_key = f"{PREPARED_PREFIX}{token}"
-    receivers = int(await redis.publish(RELOAD_CHANNEL, f"{PREPARE}{number}:{token}"))
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    ready = 0
-    while loop.time() < deadline:
-        ready = int(await redis.get(ack_key) or 0)
-        if ready >= receivers:
-            break
-        await asyncio.sleep(0.05)
-    await redis.delete(ack_key)
-    return ready
-
-
-class ReleaseSwitcher:
-    """A worker's side of a switch: build on ``prepare:N:token``, swap on the reload that follows."""
-
-    def __init__(self, redis: Any):
-        self.redis = redis
-        self._prepared: tuple[int, Assistant, float] | None = None
-
-    async def handle(self, service: Any, message: str) -> bool:
-        """True when ``message`` was handled here (the caller then does not rebuild)."""
-        if message.startswith(PREPARE):
-            number_text, _, token = message[len(PREPARE) :].partition(":")
-            release = await IntentRelease.get_or_none(number=int(number_text))
-            if release is not None:
-                self._prepared = (release.number, await build_engine(release.data), time.monotonic())
-                async with self.redis.pipeline(transaction=True) as pipe:
-                    pipe.incr(f"{PREPARED_PREFIX}{token}")
-                    pipe.expire(f"{PREPARED_PREFIX}{token}", 60)
-                    await pipe.execute()
-            return True
-        prepared = self._prepared
-        if prepared is None or time.monotonic() - prepared[2] > 120:
-            return False
-        release = await live_release()
-        if release is None or release.number != prepared[0]:
-            return False
-        self._prepared = None
-        service.swap(prepared[1])
-        log.info("assistant switched to release", extra={"fields": {"release": prepared[0]}})
-        return True
-
-
 # -- engines -------------------------------------------------------------------------
-
-
-async def build_engine(data: Mapping[str, Any] | None, items: list[dict[str, Any]] | None = None) -> Assistant:
-    """An engine over the catalog with ``data`` applied (the intent files when ``data`` is None)."""
-    items = items if items is not None else await export_items()
-    if data is None:
-        return await asyncio.to_thread(build_assistant, items, categories=list(CATEGORIES))
-    compiled = intent_data.compile_data(data, items)
-    return await asyncio.to_thread(lambda: build_assistant(categories=list(CATEGORIES), **compiled))
-
-
-async def build_live() -> Assistant:
-    release = await live_release()
-    return await build_engine(release.data if release is not None else None)
 
 
 class DraftEngines:

@@ -20,17 +20,18 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from app.assistant import sessions
 from app.console import governance
 from app.core.background import keep_running, listen
 from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.security.pii import PiiCipher
 from app.notifications.notifier import PUSH_PREFIX
 from app.notifications.push import SocketRegistry
-from intents.text import normalise
+from intents.dialog import asks_for_human
 from models import Application, Handoff, HandoffMessage, ServiceItem, Status, User
 
 log = logging.getLogger("shengshi.handoff")
@@ -38,13 +39,9 @@ log = logging.getLogger("shengshi.handoff")
 SESSION_KEY = "shengshi:handoff:session:"
 SESSION_PUSH_PREFIX = "shengshi:handoff_push:"
 HANDOFF_TTL_S = 8 * 3600
-# Kept in step with app.assistant.service.SESSION_TTL_S.
-CHAT_SESSION_TTL_S = 30 * 60
 TRANSCRIPT_TURNS = 10
 MAX_AGENT_TEXT = 1000
 OPEN_STATUSES = ("queued", "active")
-# The same words the dialog treats as asking for a person (not a bare 人工: Cantonese wages).
-HUMAN_REQUEST = re.compile(r"(转人工|人工服务|人工客服|找人工|要人工|真人|客服|工作人员|接线员)")
 QUEUED_REPLY = "正在为您转接人工服务，请稍候。工作人员接入后会在这里直接回复您。"
 FAILED_TWICE_REPLY = "抱歉，我两次都没能理解您的问题，已为您转接人工服务，工作人员接入后会在这里回复您。"
 RETURNED_TEXT = "工作人员已将对话交还给智能助手，您可以继续提问。"
@@ -56,11 +53,6 @@ OPEN_APPLICATION_STATUSES = [
 ]
 
 
-def asks_for_human(text: str) -> bool:
-    compact = normalise(text).replace(" ", "")
-    return bool(HUMAN_REQUEST.search(compact)) and len(compact) <= 20
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -68,12 +60,21 @@ def _now() -> datetime:
 class HandoffDesk:
     """The chat-side hooks (``intercept``, ``after_turn``) and the agent-side actions."""
 
-    def __init__(self, redis: Any, pii: Any, *, enabled: bool = True, replay_questions: int = 500):
+    def __init__(
+        self,
+        redis: Any,
+        pii: PiiCipher,
+        *,
+        enabled: bool = True,
+        replay_questions: int = 500,
+        deliverers: Mapping[str, Deliverer] | None = None,
+    ):
         self.redis = redis
         self.pii = pii
         self.enabled = enabled
         self.replay_questions = replay_questions
-        self.deliverers: dict[str, Deliverer] = {}
+        # How an agent's reply reaches a channel without a socket (``mp``: a customer-service message).
+        self.deliverers: dict[str, Deliverer] = dict(deliverers or {})
 
     # -- the chat side ----------------------------------------------------------
 
@@ -89,7 +90,7 @@ class HandoffDesk:
         await self._message(handoff, "citizen", text)
         # The chat session must outlive a long conversation with a person, or the next message
         # would start a new session and go to the assistant behind the agent's back.
-        await self.redis.expire(f"shengshi:chat:{session_id}", CHAT_SESSION_TTL_S)
+        await sessions.keep_alive(self.redis, session_id)
         await self.redis.expire(SESSION_KEY + session_id, HANDOFF_TTL_S)
         waiting = handoff.status == "queued"
         # The chat contract's actions stay as they are ("smalltalk" here); the "handoff" member says a

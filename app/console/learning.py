@@ -13,7 +13,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app.assistant import intent_data
+from app.assistant import intent_data, sessions
 from app.console import governance
 from app.core.errors import NotFound, ValidationFailed
 from intents.clusters import cluster
@@ -113,10 +113,9 @@ async def record_unhelpful(redis: Any, session_id: Any, channel: str = "http") -
     """The citizen said the last answer did not help: its question joins the learning material."""
     if not isinstance(session_id, str) or len(session_id) != 32:
         raise ValidationFailed("session_id is required", details={"field": "session_id"})
-    raw = await redis.get(f"shengshi:chat:{session_id}")
-    if not raw:
+    state = await sessions.load_state(redis, session_id)
+    if state is None:
         raise NotFound("No such chat session (they last 30 minutes)", code="session_not_found")
-    state = json.loads(raw)
     questions = [t["text"] for t in state.get("transcript") or () if t.get("from") == "citizen"]
     if not questions:
         return False

@@ -18,6 +18,16 @@ from app.core.security.tokens import STAFF_TTL_S, InvalidToken, TokenService
 from models import Staff
 
 ROLES = ("viewer", "clerk", "editor", "publisher", "agent", "admin")
+# Who may do what in the console (a forbidden role gets 403, a citizen token 401):
+# viewer reads intents, releases, diffs and clusters; editor also edits the draft, tests, replays and acts
+# on clusters; publisher reads, tests, replays, publishes and rolls back; agent works the hand-off desk;
+# clerk moves applications; admin does everything, and staff accounts and the audit log.
+READERS = ("viewer", "editor", "publisher", "admin")
+EDITORS = ("editor", "admin")
+TESTERS = ("editor", "publisher", "admin")
+PUBLISHERS = ("publisher", "admin")
+AGENTS = ("agent", "admin")
+ADMINS = ("admin",)
 # Who may move applications through their lifecycle (受理, 审核, 办结).
 CASEWORKERS = ("clerk", "admin")
 MAX_LOGIN_FAILURES = 5
@@ -122,7 +132,8 @@ def require_staff(*roles: str) -> Callable[[Callable[..., Awaitable[Any]]], Call
         @functools.wraps(handler)
         async def wrapped(request: Request, *args: Any, **kwargs: Any) -> Any:
             try:
-                claims = request.app.ctx.tokens.decode(bearer_token(request), "staff")
+                tokens: TokenService = request.app.ctx.services.tokens
+                claims = tokens.decode(bearer_token(request), "staff")
             except InvalidToken as exc:
                 raise Unauthorized(f"Staff login required: {exc.reason}", code="invalid_token") from None
             # Idle sessions expire: each request pushes the end of the session forward.

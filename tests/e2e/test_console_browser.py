@@ -57,7 +57,7 @@ class Desk:
 async def desk(start_server, browser, request) -> AsyncIterator[Desk]:  # type: ignore[no-untyped-def]
     await load_items([dict(i) for i in seed()], "seed")
     running = await start_server(mount_fake_wechat=True, rate_limit_enabled=False)
-    await create_account("ops-lead", "admin", PASSWORD, running.app.ctx.pii)
+    await create_account("ops-lead", "admin", PASSWORD, running.app.ctx.services.pii)
     folder = ARTIFACTS / "console"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)

@@ -16,8 +16,7 @@ from app.core.db import close_db, init_db
 from app.core.observability import configure_logging
 from app.core.redis_client import connect_redis
 from app.core.settings import Settings
-from app.core.wechat import WeChatGateway, official_account_gateway, wechat_base_url
-from app.notifications.notifier import Notifier, default_templates
+from app.services import build_services, notifier_loops
 
 log = logging.getLogger("shengshi.worker")
 
@@ -26,27 +25,15 @@ async def run_worker(settings: Settings, name: str | None = None) -> None:
     configure_logging(settings.log_level)
     await init_db(settings.database_url)
     redis = connect_redis(settings.redis_url)
-    gateway = WeChatGateway(redis, settings.wechat_appid, settings.wechat_secret, base_url=wechat_base_url(settings))
-    notifier = Notifier(
-        redis,
-        gateway,
-        default_templates(settings.subscribe_template_id),
-        retry_base_s=settings.notify_retry_base_s,
-        claim_idle_ms=settings.notify_claim_idle_ms,
-        redispatch_after_s=settings.notify_redispatch_s,
-        official_account=official_account_gateway(redis, settings, wechat_base_url(settings)),
-        mp_template_id=settings.mp_template_id,
-        name=name,
-    )
+    services = build_services(settings, redis, consumer=name)
+    notifier = services.notifier
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     tasks = [
-        asyncio.create_task(notifier.run_dispatcher(), name="dispatcher"),
-        asyncio.create_task(notifier.run_kick_listener(), name="kick-listener"),
-        asyncio.create_task(notifier.run_consumer(), name="consumer"),
-        asyncio.create_task(notifier.run_retry_pump(), name="retry-pump"),
+        asyncio.create_task(run(services), name=task_name.replace("_", "-"))
+        for task_name, run in notifier_loops().items()
     ]
     log.info("notification worker started", extra={"fields": {"consumer": notifier.name}})
     await stop.wait()
