@@ -5,8 +5,7 @@ Each resource has its own ``setup_<thing>(app)`` with paired start/stop listener
 
 from __future__ import annotations
 
-from typing import Any
-
+from redis.asyncio import Redis
 from sanic import Sanic
 from sanic_ext import Extend
 
@@ -19,7 +18,7 @@ from app.core.settings import Settings
 from app.services import setup_services
 
 
-def create_app(settings: Settings | None = None, *, name: str = "shengshi", redis: Any = None) -> Sanic:
+def create_app(settings: Settings | None = None, *, name: str = "shengshi", redis: Redis | None = None) -> Sanic:
     """Build the service. ``redis`` injects a client (tests share an embedded one with the app)."""
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)

@@ -15,6 +15,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from redis.asyncio import Redis
+
 from app.assistant import intent_data
 from app.catalog import CATEGORIES, export_items
 from intents.build import build_assistant
@@ -78,17 +80,17 @@ async def build_live() -> Assistant:
     return await build_engine(release.data if release is not None else None)
 
 
-async def publish_reload(redis: Any) -> int:
+async def publish_reload(redis: Redis) -> int:
     """Ask every worker to rebuild its assistant now."""
     return int(await redis.publish(RELOAD_CHANNEL, "reload"))
 
 
-async def announce(redis: Any) -> None:
+async def announce(redis: Redis) -> None:
     """Ask every worker to switch to the live release (or rebuild) now."""
     await publish_reload(redis)
 
 
-async def prepare(redis: Any, number: int, timeout_s: float = PREPARE_TIMEOUT_S) -> int:
+async def prepare(redis: Redis, number: int, timeout_s: float = PREPARE_TIMEOUT_S) -> int:
     """Have every worker build release ``number``'s engine now; answers how many did within ``timeout_s``.
 
     Building takes about a second; the switch that follows is then one assignment on every worker,
@@ -112,7 +114,7 @@ async def prepare(redis: Any, number: int, timeout_s: float = PREPARE_TIMEOUT_S)
 class ReleaseSwitcher:
     """A worker's side of a switch: build on ``prepare:N:token``, swap on the reload that follows."""
 
-    def __init__(self, redis: Any):
+    def __init__(self, redis: Redis):
         self.redis = redis
         self._prepared: tuple[int, Assistant, float] | None = None
 

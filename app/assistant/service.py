@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from redis.asyncio import Redis
+
 from app.assistant import sessions
 from app.assistant.releases import RELOAD_CHANNEL, ReleaseSwitcher, build_from_database
 from app.assistant.sessions import SESSION_TTL_S
@@ -65,7 +67,7 @@ class ChatService:
 
     def __init__(
         self,
-        redis: Any,
+        redis: Redis,
         assistant: Assistant | None = None,
         *,
         hooks: ChatHooks | None = None,
@@ -228,7 +230,7 @@ def progress_reply(user_id: int | None, applications: list[dict[str, Any]]) -> t
     return f"您共有{len(applications)}件办件，最近的进度如下。", cards
 
 
-async def listen_for_reloads(service: ChatService, redis: Any) -> None:
+async def listen_for_reloads(service: ChatService, redis: Redis) -> None:
     """Rebuild on every reload message; reconnect by itself when Redis goes away."""
 
     async def reload(message: dict[str, Any]) -> None:

@@ -13,6 +13,8 @@ import re
 import uuid
 from typing import Any
 
+from redis.asyncio import Redis
+
 SESSION_TTL_S = 30 * 60
 _PREFIX = "shengshi:chat:"
 _SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -33,7 +35,7 @@ def session_key(session_id: str) -> str:
     return _PREFIX + session_id
 
 
-async def load_state(redis: Any, session_id: str) -> dict[str, Any] | None:
+async def load_state(redis: Redis, session_id: str) -> dict[str, Any] | None:
     """The session's state, or None when it is unknown, expired or unreadable."""
     if not is_session_id(session_id):
         return None
@@ -47,11 +49,11 @@ async def load_state(redis: Any, session_id: str) -> dict[str, Any] | None:
     return None
 
 
-async def save_state(redis: Any, session_id: str, state: dict[str, Any]) -> None:
+async def save_state(redis: Redis, session_id: str, state: dict[str, Any]) -> None:
     """Store the state; the session lives SESSION_TTL_S from now."""
     await redis.set(session_key(session_id), json.dumps(state, ensure_ascii=False), ex=SESSION_TTL_S)
 
 
-async def keep_alive(redis: Any, session_id: str) -> None:
+async def keep_alive(redis: Redis, session_id: str) -> None:
     """Push the session's end SESSION_TTL_S from now (a chat with a person can outlast the assistant's turns)."""
     await redis.expire(session_key(session_id), SESSION_TTL_S)

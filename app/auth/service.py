@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from redis.asyncio import Redis
 from tortoise.exceptions import IntegrityError
 
 from app.auth.identity import IdentityProvider, IdentityResult, IdentityUnavailable
@@ -70,7 +71,7 @@ class Principal:
 class AuthService:
     def __init__(
         self,
-        redis: Any,
+        redis: Redis,
         tokens: TokenService,
         pii: PiiCipher,
         wechat: WeChatGateway,

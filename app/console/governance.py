@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from redis.asyncio import Redis
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 
@@ -106,7 +107,7 @@ async def discard_draft(username: str) -> int:
     return state.draft_version + 1
 
 
-async def publish(redis: Any, username: str, note: str) -> IntentRelease:
+async def publish(redis: Redis, username: str, note: str) -> IntentRelease:
     """A new immutable release from the draft, made live; needs a replay of this draft over this live release."""
     state, data = await draft()
     if state.draft is None:
@@ -138,7 +139,7 @@ async def publish(redis: Any, username: str, note: str) -> IntentRelease:
     return release
 
 
-async def rollback(redis: Any, number: int, username: str) -> tuple[int | None, int]:
+async def rollback(redis: Redis, number: int, username: str) -> tuple[int | None, int]:
     """Make an earlier (or any) release live again; answers (previous live number, new live number)."""
     await get_release(number)
     state = await ensure_initialised()
@@ -199,7 +200,7 @@ def explain(engine: Assistant, text: str, limit: int = 8) -> dict[str, Any]:
 # -- replay --------------------------------------------------------------------------
 
 
-async def log_question(redis: Any, text: str, keep: int) -> None:
+async def log_question(redis: Redis, text: str, keep: int) -> None:
     """Keep the last ``keep`` questions (normalised, no identity) for replays."""
     normalised = normalise(text)[:200]
     if normalised:
@@ -209,7 +210,7 @@ async def log_question(redis: Any, text: str, keep: int) -> None:
             await pipe.execute()
 
 
-async def recent_questions(redis: Any, limit: int) -> list[str]:
+async def recent_questions(redis: Redis, limit: int) -> list[str]:
     raw = await redis.lrange(RECENT_KEY, 0, max(limit - 1, 0))
     return [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
 
@@ -242,7 +243,7 @@ def dev_rows() -> list[dict[str, Any]]:
     return read_rows(DEV_SET) if DEV_SET.exists() else []
 
 
-async def replay(redis: Any, live: Assistant, draft_engines: DraftEngines, limit: int) -> dict[str, Any]:
+async def replay(redis: Redis, live: Assistant, draft_engines: DraftEngines, limit: int) -> dict[str, Any]:
     """Replay the draft; the result is kept for this draft version (publishing needs it)."""
     engine, version = await draft_engines.get()
     state = await ensure_initialised()
@@ -256,7 +257,7 @@ async def replay(redis: Any, live: Assistant, draft_engines: DraftEngines, limit
     return report
 
 
-async def stored_replay(redis: Any, version: int) -> dict[str, Any] | None:
+async def stored_replay(redis: Redis, version: int) -> dict[str, Any] | None:
     raw = await redis.get(REPLAY_PREFIX + str(version))
     return json.loads(raw) if raw else None
 

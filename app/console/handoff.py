@@ -24,6 +24,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from redis.asyncio import Redis
+
 from app.assistant import sessions
 from app.console import governance
 from app.core.background import keep_running, listen
@@ -62,7 +64,7 @@ class HandoffDesk:
 
     def __init__(
         self,
-        redis: Any,
+        redis: Redis,
         pii: PiiCipher,
         *,
         enabled: bool = True,
@@ -315,7 +317,7 @@ def handoff_view(handoff: Handoff) -> dict[str, Any]:
 class SessionHub(SocketRegistry[str]):
     """This worker's sockets by chat session, fed by ``shengshi:handoff_push:*`` from any worker."""
 
-    async def listen(self, redis: Any) -> None:
+    async def listen(self, redis: Redis) -> None:
         async def forward(message: dict[str, Any]) -> None:
             channel, data = message["channel"], message["data"]
             channel = channel.decode() if isinstance(channel, bytes) else channel

@@ -13,6 +13,8 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from redis.asyncio import Redis
+
 from app.assistant import intent_data, sessions
 from app.console import governance
 from app.core.errors import NotFound, ValidationFailed
@@ -109,7 +111,7 @@ async def resolve(cluster_id: str, body: dict[str, Any], username: str, staff_id
     return result
 
 
-async def record_unhelpful(redis: Any, session_id: Any, channel: str = "http") -> bool:
+async def record_unhelpful(redis: Redis, session_id: Any, channel: str = "http") -> bool:
     """The citizen said the last answer did not help: its question joins the learning material."""
     if not isinstance(session_id, str) or len(session_id) != 32:
         raise ValidationFailed("session_id is required", details={"field": "session_id"})

@@ -10,6 +10,7 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from redis.asyncio import Redis
 from sanic import Request
 
 from app.auth.guards import bearer_token
@@ -58,7 +59,7 @@ def verify_password(password: str, stored: str) -> bool:
 
 
 async def staff_login(
-    redis: Any,
+    redis: Redis,
     tokens: TokenService,
     username: Any,
     password: Any,
@@ -97,14 +98,14 @@ async def staff_login(
     }
 
 
-async def _count_failure(redis: Any, failures_key: str) -> None:
+async def _count_failure(redis: Redis, failures_key: str) -> None:
     async with redis.pipeline(transaction=True) as pipe:
         pipe.incr(failures_key)
         pipe.expire(failures_key, LOCKOUT_S)
         await pipe.execute()
 
 
-async def _check_second_factor(redis: Any, staff: Staff, code: Any, pii: Any, failures_key: str) -> None:
+async def _check_second_factor(redis: Redis, staff: Staff, code: Any, pii: Any, failures_key: str) -> None:
     from app.console import totp
 
     if not staff.totp_secret or pii is None:
@@ -121,7 +122,7 @@ async def _check_second_factor(redis: Any, staff: Staff, code: Any, pii: Any, fa
     await redis.set(used_key, step, ex=10 * 60)
 
 
-async def staff_logout(redis: Any, jti: str) -> None:
+async def staff_logout(redis: Redis, jti: str) -> None:
     await redis.delete(SESSION_PREFIX + jti)
 
 

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from redis.asyncio import Redis
 from sanic import Sanic
 
 log = logging.getLogger("shengshi.background")
@@ -52,7 +53,7 @@ async def keep_running(name: str, body: Callable[[], Awaitable[None]]) -> None:
 
 
 async def listen(
-    redis: Any,
+    redis: Redis,
     subscribe: Callable[[Any], Awaitable[Any]],
     on_message: Callable[[dict[str, Any]], Awaitable[None]],
 ) -> None:

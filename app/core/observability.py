@@ -19,6 +19,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
+from redis.asyncio import Redis
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
@@ -96,7 +97,7 @@ class Metrics:
         pending[_field("shengshi_http_request_duration_seconds_sum", route=route)] += seconds
         pending[_field("shengshi_http_request_duration_seconds_count", route=route)] += 1
 
-    async def flush(self, redis: Any) -> None:
+    async def flush(self, redis: Redis) -> None:
         if not self._pending:
             return
         pending, self._pending = self._pending, defaultdict(float)
@@ -111,7 +112,7 @@ class Metrics:
                 self._pending[key] += value
             raise
 
-    async def render(self, redis: Any, gauges: dict[str, float] | None = None) -> str:
+    async def render(self, redis: Redis, gauges: dict[str, float] | None = None) -> str:
         with contextlib.suppress(Exception):
             await self.flush(redis)
         raw = await redis.hgetall(METRICS_KEY)

@@ -14,6 +14,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from redis.asyncio import Redis
 from sanic import Request
 
 from app.core.errors import RateLimited
@@ -31,7 +32,7 @@ def user_or_ip(request: Request) -> str:
     return f"user:{user}" if user else f"ip:{client_ip(request)}"
 
 
-async def hit(redis: Any, bucket: str, identity: str, limit: int, per: int) -> int:
+async def hit(redis: Redis, bucket: str, identity: str, limit: int, per: int) -> int:
     """Count one hit; answer 0 when allowed, else the seconds until the window resets."""
     key = f"shengshi:rl:{bucket}:{identity}"
     async with redis.pipeline(transaction=True) as pipe:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from redis.asyncio import Redis
 from wechatpy import WeChatClient
 from wechatpy.client.api.base import BaseWeChatAPI
 from wechatpy.exceptions import WeChatClientException
@@ -43,7 +44,7 @@ def wechat_base_url(settings: Any, port: int | None = None) -> str:
     return WECHAT_BASE
 
 
-def official_account_gateway(redis: Any, settings: Any, base_url: str | Callable[[], str]) -> WeChatGateway | None:
+def official_account_gateway(redis: Redis, settings: Any, base_url: str | Callable[[], str]) -> WeChatGateway | None:
     """The official account's gateway (its own appid, secret and access token), if it is configured."""
     if not settings.mp_appid or not settings.mp_secret:
         return None
@@ -109,7 +110,7 @@ class WeChatGateway:
 
     def __init__(
         self,
-        redis: Any,
+        redis: Redis,
         appid: str,
         secret: str,
         base_url: str | Callable[[], str] = WECHAT_BASE,

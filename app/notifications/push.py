@@ -12,6 +12,8 @@ import logging
 from collections import defaultdict
 from typing import Any, Generic, TypeVar
 
+from redis.asyncio import Redis
+
 from app.core.background import keep_running, listen, stop_requested
 from app.notifications.notifier import PUSH_PREFIX
 
@@ -20,7 +22,7 @@ CONNECTIONS_PREFIX = "shengshi:ws_connections:"
 Key = TypeVar("Key", int, str)
 
 
-async def total_connections(redis: Any) -> int:
+async def total_connections(redis: Redis) -> int:
     """Open WebSockets across every worker."""
     total = 0
     async for key in redis.scan_iter(match=CONNECTIONS_PREFIX + "*", count=100):
@@ -58,7 +60,7 @@ class SocketRegistry(Generic[Key]):
 class PushHub(SocketRegistry[int]):
     """Sockets by user: notifications published for a user reach each of them, on every worker."""
 
-    async def report_forever(self, redis: Any, name: str) -> None:
+    async def report_forever(self, redis: Redis, name: str) -> None:
         """Publish this worker's open-socket count (expiring, so a dead worker's count goes away)."""
         while True:
             if stop_requested():
@@ -67,7 +69,7 @@ class PushHub(SocketRegistry[int]):
                 await redis.set(f"{CONNECTIONS_PREFIX}{name}", self.connections, ex=5)
             await asyncio.sleep(1.0)
 
-    async def listen(self, redis: Any) -> None:
+    async def listen(self, redis: Redis) -> None:
         """Forward published messages to local sockets; reconnect by itself after Redis restarts."""
 
         async def forward(message: dict[str, Any]) -> None:
