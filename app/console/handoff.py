@@ -31,10 +31,11 @@ from app.console import governance
 from app.core.background import keep_running, listen
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.core.security.pii import PiiCipher
+from app.core.wechat import WeChatGateway
 from app.notifications.notifier import PUSH_PREFIX
 from app.notifications.push import SocketRegistry
 from intents.dialog import asks_for_human
-from models import Application, Handoff, HandoffMessage, ServiceItem, Status, User
+from models import Application, Handoff, HandoffMessage, ServiceItem, Staff, Status, User
 
 log = logging.getLogger("shengshi.handoff")
 
@@ -189,7 +190,7 @@ class HandoffDesk:
 
     # -- the agent side -----------------------------------------------------------
 
-    async def claim(self, handoff_id: int, staff: Any) -> Handoff:
+    async def claim(self, handoff_id: int, staff: Staff) -> Handoff:
         """Take a queued chat; 409 when another agent took it first (a conditional UPDATE decides)."""
         taken = await Handoff.filter(id=handoff_id, status="queued").update(
             status="active", agent_id=staff.id, agent_username=staff.username, claimed_at=_now()
@@ -202,7 +203,7 @@ class HandoffDesk:
                                      "text": "工作人员已接入，请问有什么可以帮您？"})  # fmt: skip
         return handoff
 
-    async def reply(self, handoff_id: int, staff: Any, text: Any) -> HandoffMessage:
+    async def reply(self, handoff_id: int, staff: Staff, text: Any) -> HandoffMessage:
         if not isinstance(text, str) or not text.strip():
             raise ValidationFailed("text is required", details={"field": "text"})
         if len(text) > MAX_AGENT_TEXT:
@@ -214,7 +215,7 @@ class HandoffDesk:
         await self.deliver(handoff, {"type": "agent", "text": text.strip(), "message_id": message.id})
         return message
 
-    async def end(self, handoff_id: int, staff: Any, close: bool) -> Handoff:
+    async def end(self, handoff_id: int, staff: Staff, close: bool) -> Handoff:
         """Hand the chat back to the assistant, or close it."""
         handoff = await self.get(handoff_id)
         if handoff.status not in OPEN_STATUSES:
@@ -266,7 +267,7 @@ class HandoffDesk:
             log.warning("could not deliver to the citizen", extra={"fields": {"handoff": handoff.id}}, exc_info=True)
 
 
-def official_account_delivery(gateway: Any) -> Deliverer:
+def official_account_delivery(gateway: WeChatGateway) -> Deliverer:
     """Agent replies to a follower of the official account, as customer-service messages (48-hour window)."""
 
     async def deliver(handoff: Handoff, payload: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ from sanic import Request
 
 from app.auth.guards import bearer_token
 from app.core.errors import Forbidden, RateLimited, Unauthorized
+from app.core.security.pii import PiiCipher
 from app.core.security.tokens import STAFF_TTL_S, InvalidToken, TokenService
 from models import Staff
 
@@ -66,7 +67,7 @@ async def staff_login(
     *,
     totp_code: Any = None,
     totp_required: bool = False,
-    pii: Any = None,
+    pii: PiiCipher | None = None,
     idle_timeout_s: int = STAFF_IDLE_S,
 ) -> dict[str, Any]:
     """Password, then the second factor (required outside development), then a token and an idle-expiring session."""
@@ -105,7 +106,7 @@ async def _count_failure(redis: Redis, failures_key: str) -> None:
         await pipe.execute()
 
 
-async def _check_second_factor(redis: Redis, staff: Staff, code: Any, pii: Any, failures_key: str) -> None:
+async def _check_second_factor(redis: Redis, staff: Staff, code: Any, pii: PiiCipher | None, failures_key: str) -> None:
     from app.console import totp
 
     if not staff.totp_secret or pii is None:

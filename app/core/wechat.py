@@ -24,6 +24,8 @@ from wechatpy import WeChatClient
 from wechatpy.client.api.base import BaseWeChatAPI
 from wechatpy.exceptions import WeChatClientException
 
+from app.core.settings import Settings
+
 log = logging.getLogger("shengshi.wechat")
 
 WECHAT_BASE = "https://api.weixin.qq.com/"
@@ -33,7 +35,7 @@ REFRESH_MARGIN_S = 300
 T = TypeVar("T")
 
 
-def wechat_base_url(settings: Any, port: int | None = None) -> str:
+def wechat_base_url(settings: Settings, port: int | None = None) -> str:
     """Where WeChat's API answers: the configured base, the development fake, or WeChat itself."""
     if settings.wechat_api_base:
         return str(settings.wechat_api_base)
@@ -44,7 +46,9 @@ def wechat_base_url(settings: Any, port: int | None = None) -> str:
     return WECHAT_BASE
 
 
-def official_account_gateway(redis: Redis, settings: Any, base_url: str | Callable[[], str]) -> WeChatGateway | None:
+def official_account_gateway(
+    redis: Redis, settings: Settings, base_url: str | Callable[[], str]
+) -> WeChatGateway | None:
     """The official account's gateway (its own appid, secret and access token), if it is configured."""
     if not settings.mp_appid or not settings.mp_secret:
         return None
