@@ -123,7 +123,7 @@ def cmd_catalog_export(args: argparse.Namespace) -> int:
 
 async def _assistant_ready(settings: Settings):  # type: ignore[no-untyped-def]
     """Migrate, load the seed catalog when the database has none, and build the assistant."""
-    from app.assistant.service import build_from_database
+    from app.assistant.releases import build_from_database
     from app.catalog import SEED_DIR, catalog_files, load_items, validate_sources
     from models import ServiceItem
 

@@ -219,7 +219,7 @@ async def test_logged_in_session_is_tied_to_the_user(chat: httpx.AsyncClient) ->
 async def test_publish_reloads_the_assistant(chat: httpx.AsyncClient, redis) -> None:  # type: ignore[no-untyped-def]
     import asyncio
 
-    from app.assistant.service import publish_reload
+    from app.assistant.releases import publish_reload
     from models import ServiceItem
 
     item = await ServiceItem.get(code="440000-CRJ-004-03")

@@ -514,7 +514,7 @@ def test_development_defaults_and_production_requirements(tmp_path: Path) -> Non
         Settings.from_env({"SHENGSHI_ENV": "production"})
     for name in ("MP_TOKEN is missing", "MP_AES_KEY is missing", "MP_APPID is missing"):
         assert name in str(caught.value)
-    from tests.test_settings import production_env
+    from tests.test_core_settings import production_env
 
     assert Settings.from_env(production_env()).mp_token == "prodtoken123"
     with pytest.raises(SettingsError, match="development values"):
