@@ -35,7 +35,7 @@ async def _probe(name: str, check) -> tuple[str, str | None]:  # type: ignore[no
 @bp.get("/readyz")
 @openapi.exclude()
 async def readyz(request: Request) -> HTTPResponse:
-    """The database and Redis answer; 503 naming each that does not."""
+    """The database and Redis answer (503 naming each that does not); which years the holiday calendar knows."""
     results = await asyncio.gather(
         _probe("database", check_database),
         _probe("redis", lambda: check_redis(request.app.ctx.redis)),
@@ -47,7 +47,8 @@ async def readyz(request: Request) -> HTTPResponse:
             code="not_ready",
             details={"failed": sorted(failed), "checks": {n: (r or "ok") for n, r in results}},
         )
-    return json({"status": "ready", "checks": {name: "ok" for name, _ in results}})
+    calendar = request.app.ctx.applications.calendar.coverage()
+    return json({"status": "ready", "checks": {name: "ok" for name, _ in results}, "holiday_calendar": calendar})
 
 
 @bp.get("/metrics")

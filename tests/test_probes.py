@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -23,6 +24,22 @@ async def test_healthz_and_readyz(client: httpx.AsyncClient) -> None:
     ready = await client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": "ok", "redis": "ok"}
+    calendar = ready.json()["holiday_calendar"]
+    assert calendar["first_year"] == 2004 and calendar["last_year"] >= 2026
+    assert calendar["library"].startswith("chinese-calendar ")
+
+
+def test_the_cli_tells_which_years_the_holiday_calendar_covers() -> None:
+    shown = subprocess.run(
+        [sys.executable, "-m", "app", "calendar", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert shown.returncode == 0, shown.stderr
+    coverage = json.loads(shown.stdout)
+    assert coverage["first_year"] == 2004 and coverage["last_year"] == coverage["library_years"][1] >= 2026
+    told = subprocess.run(
+        [sys.executable, "-m", "app", "calendar"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert f"{coverage['first_year']}–{coverage['last_year']}" in told.stdout
 
 
 async def test_openapi_document_is_served(client: httpx.AsyncClient) -> None:
