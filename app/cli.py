@@ -50,6 +50,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.workers > 1 and settings.uses_embedded_redis:
         print(EMBEDDED_MULTI_WORKER_ERROR, file=sys.stderr)
         return 2
+    if args.workers > 1:
+        from app.observability import prepare_multiprocess_dir
+
+        # Before the workers start: each writes its metrics there, and /metrics on any adds them up.
+        prepare_multiprocess_dir(settings.var_dir / f"metrics-{args.port}")
     from app.factory import create_app
 
     # Worker processes inherit it: the development fake WeChat platform is reached on this port.

@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None, *, name: str = "shengshi", redi
     setup_background(app)
     setup_database(app)
     setup_redis(app)
-    setup_observability(app, lambda: app.ctx.redis)
+    setup_observability(app)
     setup_services(app)
     setup_routes(app)
     return app

@@ -10,13 +10,22 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import TEST_DATABASE_URL
-from tests.helpers import ROOT, free_port, scratch_redis, service_env, start_service, wait_for_http
+from tests.helpers import (
+    ROOT,
+    free_port,
+    metric_value,
+    scratch_redis,
+    service_env,
+    start_service,
+    wait_for_http,
+)
 
 
 async def test_healthz_and_readyz(client: httpx.AsyncClient) -> None:
@@ -61,11 +70,39 @@ async def test_metrics_count_requests_per_route(client: httpx.AsyncClient) -> No
     await client.get("/no-such-route")
     body = (await client.get("/metrics")).text
     assert "# TYPE shengshi_http_requests_total counter" in body
-    assert 'shengshi_http_requests_total{route="/healthz",method="GET",status="200"} 3' in body
+    assert metric_value(body, "shengshi_http_requests_total", route="/healthz", method="GET", status="200") == 3
     assert 'status="404"' in body
-    assert 'shengshi_http_request_duration_seconds_count{route="/healthz"} 3' in body
-    assert "shengshi_websocket_connections 0" in body
-    assert "shengshi_outbox_backlog 0" in body
+    assert metric_value(body, "shengshi_http_request_duration_seconds_count", route="/healthz") == 3
+    assert metric_value(body, "shengshi_websocket_connections") == 0
+    assert metric_value(body, "shengshi_outbox_backlog") == 0
+
+
+@pytest.mark.slow
+def test_metrics_add_up_every_worker_and_start_afresh_with_the_server(tmp_path: Path) -> None:
+    """Two workers write their counts to the multiprocess folder; a restart empties it."""
+    redis_port, port = free_port(), free_port()
+    with scratch_redis(redis_port):
+        env = _migrated_env(tmp_path, REDIS_URL=f"redis://127.0.0.1:{redis_port}/0")
+        for run, count in enumerate((7, 12)):
+            service = start_service(port, env, tmp_path / f"metrics{run}.log", "--workers", "2")
+            try:
+                # Two workers importing at once on a busy machine can take a while.
+                wait_for_http(f"{service.url}/healthz", timeout=120)
+                version_url = f"{service.url}/api/v1/version"
+                with ThreadPoolExecutor(6) as pool:
+                    answers = list(pool.map(httpx.get, [version_url] * count))
+                assert {a.status_code for a in answers} == {200}
+                body = httpx.get(f"{service.url}/metrics").text
+            finally:
+                code = service.stop()
+            assert code == 0, service.output[-4000:]
+            # Exactly this run's requests: the previous run's files were removed at start.
+            version = {"route": "/api/v1/version"}
+            assert metric_value(body, "shengshi_http_requests_total", **version, method="GET", status="200") == count
+            assert metric_value(body, "shengshi_http_request_duration_seconds_count", **version) == count
+            assert "# TYPE shengshi_http_requests_total counter" in body
+            assert metric_value(body, "shengshi_outbox_backlog") == 0
+            assert list((tmp_path / f"metrics-{port}").glob("counter_*.db")), "no multiprocess files were written"
 
 
 def test_readyz_names_redis_and_recovers_without_restart(tmp_path: Path) -> None:
