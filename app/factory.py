@@ -16,6 +16,7 @@ from app.errors import JSONErrorHandler
 from app.observability import configure_logging, setup_observability
 from app.redis_client import setup_redis
 from app.services import setup_services
+from app.serving import add_automatic_routes_in_one_pass
 from app.settings import Settings
 
 
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None, *, name: str = "shengshi", redi
     setup_observability(app)
     setup_services(app)
     setup_routes(app)
+    add_automatic_routes_in_one_pass(app)
     return app
 
 

@@ -51,6 +51,18 @@ def test_the_cli_tells_which_years_the_holiday_calendar_covers() -> None:
     assert f"{coverage['first_year']}–{coverage['last_year']}" in told.stdout
 
 
+async def test_automatic_head_and_options_routes_are_added(server) -> None:  # type: ignore[no-untyped-def]
+    """sanic-ext's HEAD and OPTIONS routes, added in one pass at start-up, answer like before."""
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        head = await http.head("/healthz")
+        assert head.status_code == 200 and head.content == b""
+        options = await http.options("/api/v1/version")
+        assert options.status_code == 204 and "GET" in options.headers["allow"]
+        assert (await http.get("/healthz")).headers["x-request-id"]
+    methods = {method for route in server.app.router.routes for method in route.methods}
+    assert {"GET", "HEAD", "OPTIONS"} <= methods
+
+
 async def test_openapi_document_is_served(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/docs/openapi.json")).json()
     assert spec["openapi"].startswith("3.")
