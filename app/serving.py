@@ -99,14 +99,15 @@ def add_automatic_routes_in_one_pass(app: Sanic) -> None:
     """
     opened: list[bool] = []
 
-    @app.before_server_start(priority=_SANIC_EXT_ROUTES_PRIORITY + 1)
     def open_signal_router(app: Sanic) -> None:
         if app.signal_router.finalized:
             app.signal_router.reset()
             opened.append(True)
 
-    @app.before_server_start(priority=_SANIC_EXT_ROUTES_PRIORITY - 1)
     def rebuild_signal_router(app: Sanic) -> None:
         if opened:
             opened.clear()
             app.signalize(bool(app.config.TOUCHUP))
+
+    app.before_server_start(open_signal_router, priority=_SANIC_EXT_ROUTES_PRIORITY + 1)
+    app.before_server_start(rebuild_signal_router, priority=_SANIC_EXT_ROUTES_PRIORITY - 1)
