@@ -117,6 +117,7 @@ def test_metrics_add_up_every_worker_and_start_afresh_with_the_server(tmp_path: 
             assert list((tmp_path / f"metrics-{port}").glob("counter_*.db")), "no multiprocess files were written"
 
 
+@pytest.mark.slow
 def test_readyz_names_redis_and_recovers_without_restart(tmp_path: Path) -> None:
     """A real server process whose Redis is down, then up, then down and up again."""
     redis_port, http_port = free_port(), free_port()
@@ -148,6 +149,7 @@ def _eventually_status(url: str, status: int) -> bool:
     return _eventually(lambda: httpx.get(url, timeout=10).status_code == status, interval=0.2)
 
 
+@pytest.mark.slow
 def test_sigterm_finishes_in_flight_requests(tmp_path: Path) -> None:
     """A request still being answered when SIGTERM arrives completes; then the server exits cleanly."""
     env = _migrated_env(tmp_path)
@@ -175,6 +177,7 @@ def test_sigterm_finishes_in_flight_requests(tmp_path: Path) -> None:
     assert code == 0, service.output[-4000:]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 def test_sigterm_while_starting_stops_the_server(tmp_path: Path, workers: int) -> None:
     """A SIGTERM the moment the server first answers, before every worker is ready, still stops it."""
