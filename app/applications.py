@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -58,6 +59,7 @@ STATUS_TEXT = {
     Status.CANCELLED: "已撤回",
 }
 MAX_FORM_BYTES = 20_000
+log = logging.getLogger("shengshi.applications")
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,8 @@ def application_view(app: Application, events: Iterable[ApplicationEvent] | None
         "time_limit_days": app.time_limit_days,
         "accepted_on": app.accepted_on.isoformat() if app.accepted_on else None,
         "deadline": app.deadline.isoformat() if app.deadline else None,
+        # The deadline was counted through a year whose holidays are not published yet.
+        "deadline_estimated": app.deadline_estimated,
         "overdue": overdue,
         "submitted_at": app.submitted_at.isoformat(),
         "updated_at": app.updated_at.isoformat(),
@@ -240,9 +244,16 @@ class ApplicationService:
             changes: dict[str, Any] = {"status": target, "version": version + 1}
             if target is Status.ACCEPTED and app.accepted_on is None:
                 accepted = today()
-                changes.update(
-                    accepted_on=accepted, deadline=self.calendar.add_working_days(accepted, app.time_limit_days)
-                )
+                deadline = self.calendar.deadline(accepted, app.time_limit_days)
+                changes.update(accepted_on=accepted, deadline=deadline.day, deadline_estimated=deadline.estimated)
+                if deadline.estimated:
+                    log.warning(
+                        "deadline of application %s counted past the last published holiday year (%s): "
+                        "an estimate until the State Council's notice is in the calendar",
+                        app.id,
+                        max(self.calendar.published_years),
+                        extra={"fields": {"application_id": app.id, "deadline": deadline.day.isoformat()}},
+                    )
             moved = await Application.filter(id=app.id, version=version, status=current).update(**changes)
             if moved != 1:
                 raise Conflict("Someone changed this application; reload it", code="stale_version")

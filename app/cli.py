@@ -2,6 +2,7 @@
 
 migrate     apply the committed migrations
 serve       run the HTTP server (--host, --port, --workers)
+calendar    which years the working-day calendar knows (deadlines past them are estimates)
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.workers > 1 and settings.uses_embedded_redis:
         print(EMBEDDED_MULTI_WORKER_ERROR, file=sys.stderr)
         return 2
+    if args.workers > 1:
+        from app.core.observability import prepare_multiprocess_dir
+
+        # Before the workers start: each writes its metrics there, and /metrics on any adds them up.
+        prepare_multiprocess_dir(settings.var_dir / f"metrics-{args.port}")
     from app.factory import create_app
 
     # Worker processes inherit it: the development fake WeChat platform is reached on this port.
@@ -56,6 +62,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
     loader = AppLoader(factory=create_app)
     app = loader.load()
     serve(loader, app, host=args.host, port=args.port, workers=args.workers, motd=False)
+    return 0
+
+
+def cmd_calendar(args: argparse.Namespace) -> int:
+    import datetime as dt
+    import json
+
+    from app.core.workdays import OVERRIDES_FILE, WorkCalendar
+
+    coverage = WorkCalendar.from_file().coverage()
+    if args.json:
+        print(json.dumps(coverage, ensure_ascii=False))
+        return 0
+    first, last = coverage["library_years"]
+    print(f"Holidays and adjusted working days known for {coverage['first_year']}–{coverage['last_year']}:")
+    print(f"  {coverage['library']}: {first}–{last}")
+    print(f"  published years entered locally: {coverage['override_years'] or 'none'}")
+    print(
+        f"  local adjustments ({OVERRIDES_FILE.name}): {coverage['local_holidays']} day(s) off, "
+        f"{coverage['local_workdays']} day(s) worked"
+    )
+    if dt.date.today().year + 1 > coverage["last_year"]:
+        print(
+            f"Deadlines running past {coverage['last_year']} count Monday to Friday only and are marked "
+            "deadline_estimated: upgrade chinese-calendar, or enter the published year in the override file."
+        )
     return 0
 
 
@@ -351,6 +383,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     p.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "1")))
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("calendar", help="which years the working-day (holiday) calendar knows")
+    p.add_argument("--json", action="store_true", help="print the coverage as JSON")
+    p.set_defaults(func=cmd_calendar)
 
     catalog = sub.add_parser("catalog", help="the service catalog: load, import, export")
     catalog_sub = catalog.add_subparsers(dest="catalog_command", required=True, metavar="ACTION")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 from sanic import Blueprint, Request
-from sanic.response import HTTPResponse, json, text
+from sanic.response import HTTPResponse, json, raw
 from sanic_ext import openapi
 
 from app.core.db import check_database
@@ -35,7 +36,7 @@ async def _probe(name: str, check) -> tuple[str, str | None]:  # type: ignore[no
 @bp.get("/readyz")
 @openapi.exclude()
 async def readyz(request: Request) -> HTTPResponse:
-    """The database and Redis answer; 503 naming each that does not."""
+    """The database and Redis answer (503 naming each that does not); which years the holiday calendar knows."""
     results = await asyncio.gather(
         _probe("database", check_database),
         _probe("redis", lambda: check_redis(request.app.ctx.redis)),
@@ -47,24 +48,30 @@ async def readyz(request: Request) -> HTTPResponse:
             code="not_ready",
             details={"failed": sorted(failed), "checks": {n: (r or "ok") for n, r in results}},
         )
-    return json({"status": "ready", "checks": {name: "ok" for name, _ in results}})
+    calendar = request.app.ctx.applications.calendar.coverage()
+    return json({"status": "ready", "checks": {name: "ok" for name, _ in results}, "holiday_calendar": calendar})
 
 
 @bp.get("/metrics")
 @openapi.exclude()
 async def metrics(request: Request) -> HTTPResponse:
-    """Prometheus metrics of every worker, aggregated through Redis."""
+    """Prometheus metrics of every worker on this host, and the service-wide gauges."""
     from app.notifications.push import total_connections
     from models import OutboxMessage
 
     redis = request.app.ctx.redis
     try:
         gauges = {
-            "shengshi_websocket_connections": await total_connections(redis),
-            # Notifications written but not yet delivered (or given up on).
-            "shengshi_outbox_backlog": await OutboxMessage.filter(delivered_at=None).count(),
+            "shengshi_websocket_connections": (
+                "Open WebSockets across the service's workers",
+                await total_connections(redis),
+            ),
+            "shengshi_outbox_backlog": (
+                "Notifications written but not yet delivered (or given up on)",
+                await OutboxMessage.filter(delivered_at=None).count(),
+            ),
         }
-        body = await request.app.ctx.metrics.render(redis, gauges)
+        body = request.app.ctx.metrics.render(gauges)
     except Exception as exc:
         raise ServiceUnavailable("Metrics are unavailable while Redis or the database is unreachable") from exc
-    return text(body, content_type="text/plain; version=0.0.4; charset=utf-8")
+    return raw(body, content_type=CONTENT_TYPE_PLAIN_0_0_4)

@@ -38,6 +38,8 @@ class Application(Model):
     time_limit_days = fields.IntField()
     accepted_on = fields.DateField(null=True)
     deadline = fields.DateField(null=True, db_index=True)
+    # The deadline ran into a year whose holidays were not published when it was counted.
+    deadline_estimated = fields.BooleanField(default=False)
     submitted_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

@@ -12,9 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
+from app import applications as applications_module
 from app.catalog import SEED_DIR, catalog_files, load_items, validate_sources
 from app.console.staff import hash_password
-from app.core.workdays import WorkCalendar
+from app.core.workdays import LIBRARY_YEARS, WorkCalendar
 from models import Application, ApplicationEvent, OutboxMessage, ServiceItem, Staff
 
 SERVICE = "440000-CRJ-004-01"  # 普通护照首次申领
@@ -30,9 +31,9 @@ def seed() -> tuple[dict, ...]:
 
 
 def test_working_days_skip_weekends_and_holidays_and_count_adjusted_days() -> None:
-    calendar = WorkCalendar(holidays=[dt.date(2026, 10, 1), dt.date(2026, 10, 2)], workdays=[dt.date(2026, 10, 10)])
-    # Wednesday 30 Sep + 3 working days: 1 and 2 Oct are holidays, 3–4 a weekend, then 5, 6, 7.
-    assert calendar.add_working_days(dt.date(2026, 9, 30), 3) == dt.date(2026, 10, 7)
+    calendar = WorkCalendar()
+    # Wednesday 30 Sep + 3 working days: 1–7 Oct are the National Day holidays, then 8, 9 and 10.
+    assert calendar.add_working_days(dt.date(2026, 9, 30), 3) == dt.date(2026, 10, 10)
     # Saturday 10 Oct is an adjusted working day.
     assert calendar.add_working_days(dt.date(2026, 10, 9), 1) == dt.date(2026, 10, 10)
     assert calendar.add_working_days(dt.date(2026, 11, 20), 0) == dt.date(2026, 11, 20)
@@ -40,9 +41,31 @@ def test_working_days_skip_weekends_and_holidays_and_count_adjusted_days() -> No
     assert calendar.working_days_between(dt.date(2026, 11, 20), dt.date(2026, 11, 27)) == 5
 
 
-def test_the_holiday_file_loads() -> None:
+def test_the_national_schedule_comes_from_chinese_calendar_with_local_overrides() -> None:
     calendar = WorkCalendar.from_file()
-    assert dt.date(2026, 10, 1) in calendar.holidays and not calendar.is_working_day(dt.date(2026, 10, 1))
+    # National Day 2026 off, the Saturday 10 Oct worked; 2025's Spring Festival swap (26 Jan a Sunday worked).
+    assert not calendar.is_working_day(dt.date(2026, 10, 1)) and calendar.is_working_day(dt.date(2026, 10, 10))
+    assert calendar.is_working_day(dt.date(2025, 1, 26)) and not calendar.is_working_day(dt.date(2025, 1, 28))
+    assert calendar.covers(2025) and calendar.covers(2026)
+    # A local day off and a local day worked win over the national schedule.
+    local = WorkCalendar(holidays=[dt.date(2026, 11, 20)], workdays=[dt.date(2026, 10, 2)])
+    assert not local.is_working_day(dt.date(2026, 11, 20)) and local.is_working_day(dt.date(2026, 10, 2))
+
+
+def test_a_deadline_past_the_last_published_year_is_marked_estimated() -> None:
+    last = LIBRARY_YEARS.stop - 1
+    calendar = WorkCalendar()
+    assert calendar.coverage()["last_year"] == last and not calendar.covers(last + 1)
+    within = calendar.deadline(dt.date(last, 11, 2), 10)
+    assert within.day.year == last and not within.estimated
+    beyond = calendar.deadline(dt.date(last, 12, 24), 10)
+    assert beyond.day.year == last + 1 and beyond.estimated
+    # 1 January of an unpublished year is still counted as a working day when it is a weekday, but flagged.
+    assert calendar.is_working_day(dt.date(last + 1, 1, 4)) is (dt.date(last + 1, 1, 4).weekday() < 5)
+    # A year entered locally (the notice is out, the library not yet released) is no longer an estimate.
+    entered = WorkCalendar(holidays=[dt.date(last + 1, 1, 1)], published_years=[last + 1])
+    assert not entered.deadline(dt.date(last, 12, 24), 10).estimated
+    assert not entered.is_working_day(dt.date(last + 1, 1, 1))
 
 
 # -- over HTTP -------------------------------------------------------------------------
@@ -111,6 +134,26 @@ async def open_world(  # type: ignore[no-untyped-def]
 async def world(start_server):  # type: ignore[no-untyped-def]
     async with open_world(start_server) as world:
         yield world
+
+
+async def test_accepting_with_a_deadline_in_an_unpublished_year_flags_it_and_warns(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    last = LIBRARY_YEARS.stop - 1
+    monkeypatch.setattr(applications_module, "today", lambda: dt.date(last, 12, 24))
+    citizen, clerk = await world.citizen("late"), await world.staff("clerk-late")
+    submitted = (await world.apply(citizen)).json()
+    assert submitted["deadline_estimated"] is False
+    with caplog.at_level("WARNING", logger="shengshi.applications"):
+        accepted = (await world.move(clerk, submitted, "accepted")).json()
+    assert accepted["deadline"] > f"{last + 1}-01-01" and accepted["deadline_estimated"] is True
+    console = (await world.http.get(f"/api/v1/admin/applications/{submitted['id']}", headers=clerk)).json()
+    assert console["deadline_estimated"] is True
+    assert (await Application.get(id=submitted["id"])).deadline_estimated is True
+    assert any(
+        "past the last published holiday year" in r.getMessage() and r.fields["application_id"] == submitted["id"]  # type: ignore[attr-defined]
+        for r in caplog.records
+    )
 
 
 async def test_applying_needs_a_verified_real_name(world: World) -> None:

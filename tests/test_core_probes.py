@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -9,13 +10,22 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import TEST_DATABASE_URL
-from tests.helpers import ROOT, free_port, scratch_redis, service_env, start_service, wait_for_http
+from tests.helpers import (
+    ROOT,
+    free_port,
+    metric_value,
+    scratch_redis,
+    service_env,
+    start_service,
+    wait_for_http,
+)
 
 
 async def test_healthz_and_readyz(client: httpx.AsyncClient) -> None:
@@ -23,6 +33,34 @@ async def test_healthz_and_readyz(client: httpx.AsyncClient) -> None:
     ready = await client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": "ok", "redis": "ok"}
+    calendar = ready.json()["holiday_calendar"]
+    assert calendar["first_year"] == 2004 and calendar["last_year"] >= 2026
+    assert calendar["library"].startswith("chinese-calendar ")
+
+
+def test_the_cli_tells_which_years_the_holiday_calendar_covers() -> None:
+    shown = subprocess.run(
+        [sys.executable, "-m", "app", "calendar", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert shown.returncode == 0, shown.stderr
+    coverage = json.loads(shown.stdout)
+    assert coverage["first_year"] == 2004 and coverage["last_year"] == coverage["library_years"][1] >= 2026
+    told = subprocess.run(
+        [sys.executable, "-m", "app", "calendar"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert f"{coverage['first_year']}–{coverage['last_year']}" in told.stdout
+
+
+async def test_automatic_head_and_options_routes_are_added(server) -> None:  # type: ignore[no-untyped-def]
+    """sanic-ext's HEAD and OPTIONS routes, added in one pass at start-up, answer like before."""
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        head = await http.head("/healthz")
+        assert head.status_code == 200 and head.content == b""
+        options = await http.options("/api/v1/version")
+        assert options.status_code == 204 and "GET" in options.headers["allow"]
+        assert (await http.get("/healthz")).headers["x-request-id"]
+    methods = {method for route in server.app.router.routes for method in route.methods}
+    assert {"GET", "HEAD", "OPTIONS"} <= methods
 
 
 async def test_openapi_document_is_served(client: httpx.AsyncClient) -> None:
@@ -44,13 +82,42 @@ async def test_metrics_count_requests_per_route(client: httpx.AsyncClient) -> No
     await client.get("/no-such-route")
     body = (await client.get("/metrics")).text
     assert "# TYPE shengshi_http_requests_total counter" in body
-    assert 'shengshi_http_requests_total{route="/healthz",method="GET",status="200"} 3' in body
+    assert metric_value(body, "shengshi_http_requests_total", route="/healthz", method="GET", status="200") == 3
     assert 'status="404"' in body
-    assert 'shengshi_http_request_duration_seconds_count{route="/healthz"} 3' in body
-    assert "shengshi_websocket_connections 0" in body
-    assert "shengshi_outbox_backlog 0" in body
+    assert metric_value(body, "shengshi_http_request_duration_seconds_count", route="/healthz") == 3
+    assert metric_value(body, "shengshi_websocket_connections") == 0
+    assert metric_value(body, "shengshi_outbox_backlog") == 0
 
 
+@pytest.mark.slow
+def test_metrics_add_up_every_worker_and_start_afresh_with_the_server(tmp_path: Path) -> None:
+    """Two workers write their counts to the multiprocess folder; a restart empties it."""
+    redis_port, port = free_port(), free_port()
+    with scratch_redis(redis_port):
+        env = _migrated_env(tmp_path, REDIS_URL=f"redis://127.0.0.1:{redis_port}/0")
+        for run, count in enumerate((7, 12)):
+            service = start_service(port, env, tmp_path / f"metrics{run}.log", "--workers", "2")
+            try:
+                # Two workers importing at once on a busy machine can take a while.
+                wait_for_http(f"{service.url}/healthz", timeout=120)
+                version_url = f"{service.url}/api/v1/version"
+                with ThreadPoolExecutor(6) as pool:
+                    answers = list(pool.map(httpx.get, [version_url] * count))
+                assert {a.status_code for a in answers} == {200}
+                body = httpx.get(f"{service.url}/metrics").text
+            finally:
+                code = service.stop()
+            assert code == 0, service.output[-4000:]
+            # Exactly this run's requests: the previous run's files were removed at start.
+            version = {"route": "/api/v1/version"}
+            assert metric_value(body, "shengshi_http_requests_total", **version, method="GET", status="200") == count
+            assert metric_value(body, "shengshi_http_request_duration_seconds_count", **version) == count
+            assert "# TYPE shengshi_http_requests_total counter" in body
+            assert metric_value(body, "shengshi_outbox_backlog") == 0
+            assert list((tmp_path / f"metrics-{port}").glob("counter_*.db")), "no multiprocess files were written"
+
+
+@pytest.mark.slow
 def test_readyz_names_redis_and_recovers_without_restart(tmp_path: Path) -> None:
     """A real server process whose Redis is down, then up, then down and up again."""
     redis_port, http_port = free_port(), free_port()
@@ -82,6 +149,7 @@ def _eventually_status(url: str, status: int) -> bool:
     return _eventually(lambda: httpx.get(url, timeout=10).status_code == status, interval=0.2)
 
 
+@pytest.mark.slow
 def test_sigterm_finishes_in_flight_requests(tmp_path: Path) -> None:
     """A request still being answered when SIGTERM arrives completes; then the server exits cleanly."""
     env = _migrated_env(tmp_path)
@@ -109,6 +177,7 @@ def test_sigterm_finishes_in_flight_requests(tmp_path: Path) -> None:
     assert code == 0, service.output[-4000:]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 def test_sigterm_while_starting_stops_the_server(tmp_path: Path, workers: int) -> None:
     """A SIGTERM the moment the server first answers, before every worker is ready, still stops it."""

@@ -1,25 +1,23 @@
-"""Request ids, structured logs and Prometheus metrics.
-
-Each worker counts requests and latencies in memory and flushes the deltas to
-Redis every second, so ``GET /metrics`` on any worker shows the whole service.
-"""
+"""Request ids, structured logs and Prometheus metrics (prometheus_client; multiprocess mode under several workers)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
+import os
 import re
 import sys
+import tempfile
 import time
 import uuid
-from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Iterator
 from contextvars import ContextVar
+from pathlib import Path
 from typing import Any
 
-from redis.asyncio import Redis
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
@@ -27,11 +25,10 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-METRICS_KEY = "shengshi:metrics"
-METRICS_HELP = {
-    "shengshi_http_requests_total": ("counter", "HTTP requests answered, by route, method and status"),
-    "shengshi_http_request_duration_seconds": ("histogram", "HTTP request latency by route"),
-}
+# prometheus_client reads it when it is first imported: set by prepare_multiprocess_dir before the workers start.
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# The *_created series would be new names on /metrics (and multiprocess mode has none).
+disable_created_metrics()
 
 
 class RequestIdFilter(logging.Filter):
@@ -82,76 +79,76 @@ def configure_logging(level: str = "INFO") -> None:
 
 
 class Metrics:
-    """Per-process counters; :meth:`flush` adds them to the shared Redis hash."""
+    """This worker's request counters and latencies (prometheus_client).
+
+    Under several workers (``python -m app serve --workers N``) every worker writes its values to
+    files in the folder named by ``PROMETHEUS_MULTIPROC_DIR`` (see :func:`prepare_multiprocess_dir`)
+    and ``GET /metrics`` on any of them adds up the whole host's: Prometheus scrapes each host.
+    """
 
     def __init__(self) -> None:
-        self._pending: dict[str, float] = defaultdict(float)
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "shengshi_http_requests",
+            "HTTP requests answered, by route, method and status",
+            ("route", "method", "status"),
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "shengshi_http_request_duration_seconds",
+            "HTTP request latency by route",
+            ("route",),
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        pending = self._pending
-        pending[_field("shengshi_http_requests_total", route=route, method=method, status=str(status))] += 1
-        for bound in LATENCY_BUCKETS:
-            if seconds <= bound:
-                pending[_field("shengshi_http_request_duration_seconds_bucket", route=route, le=str(bound))] += 1
-        pending[_field("shengshi_http_request_duration_seconds_bucket", route=route, le="+Inf")] += 1
-        pending[_field("shengshi_http_request_duration_seconds_sum", route=route)] += seconds
-        pending[_field("shengshi_http_request_duration_seconds_count", route=route)] += 1
+        self.requests.labels(route, method, str(status)).inc()
+        self.latency.labels(route).observe(seconds)
 
-    async def flush(self, redis: Redis) -> None:
-        if not self._pending:
-            return
-        pending, self._pending = self._pending, defaultdict(float)
-        try:
-            async with redis.pipeline(transaction=False) as pipe:
-                for key, value in pending.items():
-                    pipe.hincrbyfloat(METRICS_KEY, key, value)
-                await pipe.execute()
-        except Exception:
-            # Redis is away: keep the counts for the next flush rather than lose them.
-            for key, value in pending.items():
-                self._pending[key] += value
-            raise
-
-    async def render(self, redis: Redis, gauges: dict[str, float] | None = None) -> str:
-        with contextlib.suppress(Exception):
-            await self.flush(redis)
-        raw = await redis.hgetall(METRICS_KEY)
-        lines: list[str] = []
-        for name, (kind, help_text) in METRICS_HELP.items():
-            lines.append(f"# HELP {name} {help_text}")
-            lines.append(f"# TYPE {name} {kind}")
-            for key in sorted(_text(k) for k in raw):
-                if key.split("{", 1)[0].startswith(name):
-                    lines.append(f"{key} {_number(raw.get(key, raw.get(key.encode(), 0)))}")
-        for name, value in (gauges or {}).items():
-            lines.append(f"# TYPE {name} gauge")
-            lines.append(f"{name} {_number(value)}")
-        return "\n".join(lines) + "\n"
+    def render(self, gauges: dict[str, tuple[str, float]] | None = None) -> bytes:
+        """The text exposition: every worker's counters on this host, then ``gauges`` (name: help, value)."""
+        directory = os.environ.get(MULTIPROCESS_ENV)
+        registry: Any = self.registry
+        if directory:
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, path=directory)
+        return generate_latest(registry) + generate_latest(_Gauges(gauges or {}))
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+class _Gauges:
+    """Gauges whose values were read just now (from Redis and the database), as a collector."""
+
+    def __init__(self, gauges: dict[str, tuple[str, float]]):
+        self.gauges = gauges
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        for name, (help_text, value) in self.gauges.items():
+            yield GaugeMetricFamily(name, help_text, value=value)
 
 
-def _number(value: Any) -> str:
-    number = float(_text(value))
-    return str(int(number)) if number.is_integer() else repr(number)
+def prepare_multiprocess_dir(directory: Path) -> Path:
+    """Point prometheus_client's multiprocess mode at ``directory``, emptied of an earlier run's files.
 
-
-def _field(name: str, **labels: str) -> str:
-    body = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-    return f"{name}{{{body}}}"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    Call it in the serving process before the workers start: they inherit the variable and must
+    import prometheus_client after it is set. Falls back to a temporary folder when ``directory``
+    cannot be written.
+    """
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):
+            stale.unlink()
+    except OSError:
+        directory = Path(tempfile.mkdtemp(prefix="shengshi-metrics-"))
+    os.environ[MULTIPROCESS_ENV] = str(directory)
+    return directory
 
 
 access_log = logging.getLogger("shengshi.access")
 
 
-def setup_observability(app: Sanic, redis_getter: Callable[[], Any]) -> None:
-    """Request ids, the access log line and the metrics flusher."""
+def setup_observability(app: Sanic) -> None:
+    """Request ids, the access log line and the request metrics."""
     metrics = Metrics()
     app.ctx.metrics = metrics
 
@@ -190,11 +187,3 @@ def setup_observability(app: Sanic, redis_getter: Callable[[], Any]) -> None:
                 }
             },
         )
-
-    async def flush_forever() -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            with contextlib.suppress(Exception):
-                await metrics.flush(redis_getter())
-
-    app.ctx.background.register("metrics-flush", flush_forever)

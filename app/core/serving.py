@@ -82,3 +82,32 @@ def serve(loader: AppLoader, app: Sanic, *, host: str, port: int, workers: int, 
     setattr(sanic.mixins.startup, "WorkerManager", StoppableWorkerManager)  # noqa: B010
     app.prepare(host=host, port=port, workers=workers, **options)
     Sanic.serve(primary=app, app_loader=loader)
+
+
+# sanic-ext adds its HEAD and OPTIONS routes in a before_server_start listener of this priority.
+_SANIC_EXT_ROUTES_PRIORITY = -1_000
+
+
+def add_automatic_routes_in_one_pass(app: Sanic) -> None:
+    """Rebuild Sanic's signal router once around sanic-ext's HEAD and OPTIONS routes, not once per route.
+
+    Each route added after start-up has begun goes through ``app.amend()``, which rebuilds the
+    whole signal router; sanic-ext adds one or two routes for each of ours, so a start cost
+    seconds that grew with the square of the routes (sanic-org/sanic#3087). With the router
+    opened before and rebuilt after sanic-ext's listener, every ``amend()`` inside finds nothing
+    to rebuild. The same routes are added.
+    """
+    opened: list[bool] = []
+
+    def open_signal_router(app: Sanic) -> None:
+        if app.signal_router.finalized:
+            app.signal_router.reset()
+            opened.append(True)
+
+    def rebuild_signal_router(app: Sanic) -> None:
+        if opened:
+            opened.clear()
+            app.signalize(bool(app.config.TOUCHUP))
+
+    app.before_server_start(open_signal_router, priority=_SANIC_EXT_ROUTES_PRIORITY + 1)
+    app.before_server_start(rebuild_signal_router, priority=_SANIC_EXT_ROUTES_PRIORITY - 1)
