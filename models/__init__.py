@@ -6,6 +6,7 @@ from models.catalog import ServiceItem, ServiceItemChange
 from models.citizen import Favourite, Rating, RecentView
 from models.console import AuditEntry, Handoff, HandoffMessage, IntentRelease, IntentState, QuestionResolution
 from models.notifications import Delivery, Follower, Notification, SubscriptionGrant
+from models.security import RealNameAttempts, StaffLoginAttempts
 from models.users import Level, RefreshToken, User
 
 __all__ = [
@@ -24,11 +25,13 @@ __all__ = [
     "OutboxMessage",
     "QuestionResolution",
     "Rating",
+    "RealNameAttempts",
     "RecentView",
     "RefreshToken",
     "ServiceItem",
     "ServiceItemChange",
     "Staff",
+    "StaffLoginAttempts",
     "Status",
     "SubscriptionGrant",
     "UnmatchedQuestion",

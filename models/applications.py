@@ -76,6 +76,8 @@ class Staff(Model):
     is_active = fields.BooleanField(default=True)
     # The TOTP secret (second factor), encrypted like personal information.
     totp_secret = fields.CharField(max_length=256, null=True)
+    # The last TOTP time step accepted: a code works once (a conditional UPDATE claims it).
+    totp_last_step = fields.BigIntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

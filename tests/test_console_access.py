@@ -15,7 +15,7 @@ import pytest
 
 from app.console import totp
 from app.console.accounts import create_account
-from models import AuditEntry, Staff
+from models import AuditEntry, Staff, StaffLoginAttempts
 from tests.helpers import ROOT, service_env
 
 PASSWORD = "correct-horse-battery"
@@ -77,7 +77,7 @@ async def test_second_factor_is_required_outside_development(start_server) -> No
             await http.post("/api/v1/admin/login", json={**login, "totp_code": "000000"})
         locked = await http.post("/api/v1/admin/login", json=login)
         assert locked.status_code == 429
-        await running.app.ctx.redis.delete("shengshi:staff_login_failures:ops")
+        await StaffLoginAttempts.filter(username="ops").delete()
         # No secret enrolled: refused outright.
         await Staff.filter(username="ops").update(totp_secret=None)
         none = await http.post("/api/v1/admin/login", json={**login, "totp_code": code})
