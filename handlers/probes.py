@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
+import logging
 
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 from sanic import Blueprint, Request
@@ -10,10 +12,11 @@ from sanic.response import HTTPResponse, json, raw
 from sanic_ext import openapi
 
 from app.core.db import check_database
-from app.core.errors import ServiceUnavailable
+from app.core.errors import NotFound, ServiceUnavailable, Unauthorized
 from app.core.redis_client import check_redis
 
 bp = Blueprint("probes")
+log = logging.getLogger("shengshi.probes")
 
 
 @bp.get("/healthz")
@@ -52,10 +55,30 @@ async def readyz(request: Request) -> HTTPResponse:
     return json({"status": "ready", "checks": {name: "ok" for name, _ in results}, "holiday_calendar": calendar})
 
 
+@bp.listener("before_server_start")
+async def _say_where_metrics_are(app, _loop) -> None:  # type: ignore[no-untyped-def]
+    if app.ctx.settings.is_production and not app.ctx.settings.metrics_token:
+        log.warning("METRICS_TOKEN is not set: GET /metrics answers 404 (set it to let Prometheus scrape)")
+
+
+def _check_metrics_access(request: Request) -> None:
+    """With METRICS_TOKEN set, a matching bearer token (compared in constant time); without it,
+    open in development and hidden (404, as for an unknown route) in production."""
+    settings = request.app.ctx.settings
+    if not settings.metrics_token:
+        if settings.is_production:
+            raise NotFound("No such route")
+        return
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), settings.metrics_token.encode()):
+        raise Unauthorized("Metrics need Authorization: Bearer <METRICS_TOKEN>", headers={"WWW-Authenticate": "Bearer"})
+
+
 @bp.get("/metrics")
 @openapi.exclude()
 async def metrics(request: Request) -> HTTPResponse:
-    """Prometheus metrics of every worker on this host, and the service-wide gauges."""
+    """Prometheus metrics of every worker on this host, and the service-wide gauges (see _check_metrics_access)."""
+    _check_metrics_access(request)
     from app.notifications.push import total_connections
     from models import OutboxMessage
 

@@ -2,10 +2,19 @@
 
 from models.applications import Application, ApplicationEvent, Status
 from models.assistant import UnmatchedQuestion
-from models.auth import Level, RefreshToken, User
+from models.auth import Level, RealNameAttempts, RefreshToken, User
 from models.catalog import ServiceItem, ServiceItemChange
 from models.citizen import Favourite, Rating, RecentView
-from models.console import AuditEntry, Handoff, HandoffMessage, IntentRelease, IntentState, QuestionResolution, Staff
+from models.console import (
+    AuditEntry,
+    Handoff,
+    HandoffMessage,
+    IntentRelease,
+    IntentState,
+    QuestionResolution,
+    Staff,
+    StaffLoginAttempts,
+)
 from models.notifications import Delivery, Notification, OutboxMessage, SubscriptionGrant
 from models.official_account import Follower
 
@@ -25,11 +34,13 @@ __all__ = [
     "OutboxMessage",
     "QuestionResolution",
     "Rating",
+    "RealNameAttempts",
     "RecentView",
     "RefreshToken",
     "ServiceItem",
     "ServiceItemChange",
     "Staff",
+    "StaffLoginAttempts",
     "Status",
     "SubscriptionGrant",
     "UnmatchedQuestion",

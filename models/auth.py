@@ -55,3 +55,16 @@ class RefreshToken(Model):
 
     class Meta:
         table = "refresh_tokens"
+
+
+class RealNameAttempts(Model):
+    """Real-name checks a citizen started on one day (Beijing time): five failed ones lock that day."""
+
+    id = fields.IntField(primary_key=True)
+    user_id = fields.IntField()
+    day = fields.DateField()
+    attempts = fields.SmallIntField(default=0)
+
+    class Meta:
+        table = "real_name_attempts"
+        unique_together = (("user_id", "day"),)

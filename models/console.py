@@ -121,7 +121,20 @@ class Staff(Model):
     is_active = fields.BooleanField(default=True)
     # The TOTP secret (second factor), encrypted like personal information.
     totp_secret = fields.CharField(max_length=256, null=True)
+    # The last TOTP time step accepted: a code works once (a conditional UPDATE claims it).
+    totp_last_step = fields.BigIntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "staff"
+
+
+class StaffLoginAttempts(Model):
+    """Console logins tried under one username (known or not) and not yet followed by a success."""
+
+    username = fields.CharField(max_length=64, primary_key=True)
+    attempts = fields.SmallIntField(default=0)
+    last_attempt_at = fields.DatetimeField()
+
+    class Meta:
+        table = "staff_login_attempts"

@@ -15,7 +15,7 @@ import pytest
 
 from app.console import totp
 from app.console.accounts import create_account
-from models import AuditEntry, Staff
+from models import AuditEntry, Staff, StaffLoginAttempts
 from tests.helpers import ROOT, service_env
 
 PASSWORD = "correct-horse-battery"
@@ -77,7 +77,7 @@ async def test_second_factor_is_required_outside_development(start_server) -> No
             await http.post("/api/v1/admin/login", json={**login, "totp_code": "000000"})
         locked = await http.post("/api/v1/admin/login", json=login)
         assert locked.status_code == 429
-        await running.app.ctx.redis.delete("shengshi:staff_login_failures:ops")
+        await StaffLoginAttempts.filter(username="ops").delete()
         # No secret enrolled: refused outright.
         await Staff.filter(username="ops").update(totp_secret=None)
         none = await http.post("/api/v1/admin/login", json={**login, "totp_code": code})
@@ -88,23 +88,9 @@ async def test_second_factor_is_required_outside_development(start_server) -> No
 
 def test_production_settings_force_the_second_factor() -> None:
     from app.core.settings import Settings
+    from tests.test_core_settings import production_env
 
-    env = {
-        "SHENGSHI_ENV": "production",
-        "DATABASE_URL": "postgres://u:p@db:5432/s",
-        "REDIS_URL": "redis://r:6379/0",
-        "JWT_SECRET": "j" * 40,
-        "PII_KEY": "p" * 40,
-        "WECHAT_APPID": "a",
-        "WECHAT_SECRET": "b",
-        "IDENTITY_API_URL": "https://id.example/check",
-        "IDENTITY_API_KEY": "k",
-        "STAFF_TOTP_REQUIRED": "false",
-        "MP_TOKEN": "t" * 32,
-        "MP_AES_KEY": "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq",
-        "MP_APPID": "wxmp",
-        "MP_SECRET": "s" * 32,
-    }
+    env = production_env() | {"STAFF_TOTP_REQUIRED": "false"}
     assert Settings.from_env(env).staff_totp_required is True
     assert Settings.from_env({"STAFF_TOTP_REQUIRED": "true", "SHENGSHI_VAR_DIR": "/tmp/x"}).staff_totp_required
     assert not Settings.from_env({"SHENGSHI_VAR_DIR": "/tmp/x"}).staff_totp_required

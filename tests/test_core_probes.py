@@ -117,6 +117,29 @@ def test_metrics_add_up_every_worker_and_start_afresh_with_the_server(tmp_path: 
             assert list((tmp_path / f"metrics-{port}").glob("counter_*.db")), "no multiprocess files were written"
 
 
+async def test_metrics_behind_a_token(start_server) -> None:  # type: ignore[no-untyped-def]
+    """With METRICS_TOKEN only its bearer reads /metrics; production without it hides the route (404)."""
+    token = "Zp3wQx8LrT2vNc6KdY9hJb4mFs7Gk1Ua"
+    cases = [
+        ({"metrics_token": token}, 200),
+        ({"env": "production", "metrics_token": token}, 200),
+        ({"env": "production"}, 404),
+    ]
+    for overrides, with_token in cases:
+        running = await start_server(**overrides)
+        async with httpx.AsyncClient(base_url=running.url) as http:
+            await http.get("/healthz")
+            good = await http.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+            assert good.status_code == with_token, (overrides, good.text)
+            for headers in ({}, {"Authorization": f"Bearer {token[:-1]}x"}, {"Authorization": f"Basic {token}"}):
+                refused = await http.get("/metrics", headers=headers)
+                assert refused.status_code == (401 if with_token == 200 else 404), (overrides, headers)
+                assert "shengshi_http_requests_total" not in refused.text
+            if with_token == 200:
+                assert "shengshi_http_requests_total" in good.text
+                assert refused.headers["www-authenticate"] == "Bearer"
+
+
 @pytest.mark.slow
 def test_readyz_names_redis_and_recovers_without_restart(tmp_path: Path) -> None:
     """A real server process whose Redis is down, then up, then down and up again."""

@@ -9,6 +9,11 @@ Real name: the ID number is checked locally (shape, birth date, region, check
 digit), then by the identity authority; name and number are stored encrypted,
 with masks for display and an HMAC blind index that binds one number to one
 account. Five failed checks a day lock the user out until the next day.
+
+Security state lives in the database, Redis only caches it: a logout or a revoked family is
+``refresh_tokens.revoked_at`` (the cache of ``shengshi:session:<family>`` is refilled from it
+on a miss, so a flushed Redis never means "not revoked"), and the real-name attempts of a day are
+rows of ``real_name_attempts``.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from redis.asyncio import Redis
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
 
 from app.auth.identity import IdentityProvider, IdentityResult, IdentityUnavailable
 from app.core.errors import BadRequest, Conflict, RateLimited, ServiceUnavailable, Unauthorized, ValidationFailed
@@ -29,13 +35,18 @@ from app.core.security.idcard import InvalidIdNumber, normalise_id_number, norma
 from app.core.security.pii import PiiCipher, mask_id_number, mask_name, mask_phone
 from app.core.security.tokens import ACCESS_TTL_S, REFRESH_TTL_S, InvalidToken, TokenService
 from app.core.wechat import WeChatError, WeChatGateway
-from models import Level, RefreshToken, User
+from models import Level, RealNameAttempts, RefreshToken, User
 
 log = logging.getLogger("shengshi.auth")
 
 CHINA = ZoneInfo("Asia/Shanghai")
 SESSION_KEY_TTL_S = 3 * 24 * 3600
 MAX_REAL_NAME_FAILURES = 5
+# Cache of a login family's state, refilled from refresh_tokens on a miss.
+SESSION_STATE_PREFIX = "shengshi:session:"
+# A live family is re-read from the database this often: the longest a revocation can go unseen
+# if Redis is restored from a snapshot taken before it (a flush or an empty restart: never).
+LIVE_CACHE_S = 60
 FIELD_NAME, FIELD_ID, FIELD_PHONE, FIELD_SESSION_KEY = (
     "user.real_name",
     "user.id_number",
@@ -138,6 +149,9 @@ class AuthService:
         now = dt.datetime.now(dt.UTC)
         # One conditional UPDATE spends the token: of two concurrent uses exactly one wins.
         spent = await RefreshToken.filter(jti=claims["jti"], used_at=None, revoked_at=None).update(used_at=now)
+        # A token issued by a refresh that raced a logout is live in a revoked family: refuse it too.
+        if spent and await _family_revoked_in_db(str(claims.get("fam") or "")):
+            raise Unauthorized("This session has ended; log in again", code="session_revoked")
         reused = False
         if not spent:
             row = await RefreshToken.get_or_none(jti=claims["jti"])
@@ -160,8 +174,22 @@ class AuthService:
         await self._mark_family_revoked(principal.family)
 
     async def _mark_family_revoked(self, family: str) -> None:
-        # Access tokens live 15 minutes; remembering the revoked family a little longer ends them all now.
-        await self.redis.set(f"shengshi:revoked_family:{family}", "1", ex=ACCESS_TTL_S + 60)
+        # The database already says so; the cache must not keep answering "live" until it expires.
+        await self.redis.set(SESSION_STATE_PREFIX + family, "revoked", ex=ACCESS_TTL_S + 60)
+
+    async def family_revoked(self, family: str) -> bool:
+        """Whether the login ``family`` was logged out or revoked: the cache, else the database."""
+        key = SESSION_STATE_PREFIX + family
+        cached = await self.redis.get(key)
+        if cached is not None:
+            return bool(cached == "revoked")
+        revoked = await _family_revoked_in_db(family)
+        if revoked:
+            await self.redis.set(key, "revoked", ex=ACCESS_TTL_S + 60)
+        else:
+            # NX: a revocation written meanwhile wins over this (possibly older) reading.
+            await self.redis.set(key, "live", ex=LIVE_CACHE_S, nx=True)
+        return revoked
 
     def _decode(self, token: str, typ: str) -> dict[str, Any]:
         try:
@@ -172,7 +200,7 @@ class AuthService:
     async def authenticate(self, access_token: str) -> Principal:
         claims = self._decode(access_token, "access")
         family = str(claims.get("fam") or "")
-        if not family or await self.redis.exists(f"shengshi:revoked_family:{family}"):
+        if not family or await self.family_revoked(family):
             raise Unauthorized("This session has ended; log in again", code="session_revoked")
         try:
             user_id = int(claims["sub"])
@@ -194,27 +222,27 @@ class AuthService:
         except InvalidIdNumber as exc:
             raise ValidationFailed(exc.reason, details={"field": "id_number"}) from None
 
-        failures_key = self._failures_key(user.id)
-        failures = int(await self.redis.get(failures_key) or 0)
-        if failures >= MAX_REAL_NAME_FAILURES:
+        day = dt.datetime.now(CHINA).date()
+        if await RealNameAttempts.filter(user_id=user.id, day=day, attempts__gte=MAX_REAL_NAME_FAILURES).exists():
             raise self._locked_out()
 
         index = self.pii.blind_index(id_number, FIELD_ID)
         if await User.filter(id_number_index=index).exclude(id=user.id).exists():
             raise Conflict("This ID number is already bound to another WeChat account", code="id_number_bound")
 
+        # The attempt is claimed before the authority is asked, so parallel requests cannot exceed the limit.
+        if not await _claim_real_name_attempt(user.id, day):
+            raise self._locked_out()
         try:
             result = await self.identity.check(name, id_number)
         except IdentityUnavailable:
+            await RealNameAttempts.filter(user_id=user.id, day=day, attempts__gt=0).update(attempts=F("attempts") - 1)
             raise ServiceUnavailable(
                 "Identity verification is unavailable now; try again later", code="identity_unavailable"
             ) from None
         if result is not IdentityResult.MATCH:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.incr(failures_key)
-                pipe.expireat(failures_key, self._next_midnight())
-                count, _ = await pipe.execute()
-            remaining = MAX_REAL_NAME_FAILURES - int(count)
+            row = await RealNameAttempts.get_or_none(user_id=user.id, day=day)
+            remaining = MAX_REAL_NAME_FAILURES - (row.attempts if row else MAX_REAL_NAME_FAILURES)
             if remaining <= 0:
                 raise self._locked_out()
             raise ValidationFailed(
@@ -236,11 +264,8 @@ class AuthService:
             raise Conflict(
                 "This ID number is already bound to another WeChat account", code="id_number_bound"
             ) from None
-        await self.redis.delete(failures_key)
+        await RealNameAttempts.filter(user_id=user.id).delete()
         return user
-
-    def _failures_key(self, user_id: int) -> str:
-        return f"shengshi:realname_failures:{user_id}:{dt.datetime.now(CHINA).date().isoformat()}"
 
     @staticmethod
     def _next_midnight() -> int:
@@ -270,6 +295,28 @@ class AuthService:
         user.phone_mask = mask_phone(phone)
         await user.save(update_fields=["phone_enc", "phone_mask", "updated_at"])
         return user
+
+
+async def _family_revoked_in_db(family: str) -> bool:
+    # Logout and reuse revoke every row of the family at once; one revoked row means the family ended.
+    return not family or await RefreshToken.filter(family=family, revoked_at__isnull=False).exists()
+
+
+async def _claim_real_name_attempt(user_id: int, day: dt.date) -> bool:
+    """Count one real-name attempt of ``user_id`` on ``day``; False when the day's attempts are used up."""
+    for _ in range(3):
+        claimed = await RealNameAttempts.filter(user_id=user_id, day=day, attempts__lt=MAX_REAL_NAME_FAILURES).update(
+            attempts=F("attempts") + 1
+        )
+        if claimed:
+            return True
+        try:
+            await RealNameAttempts.create(user_id=user_id, day=day, attempts=1)
+            return True
+        except IntegrityError:
+            # The row exists: at the limit (the UPDATE again says so), or created by a parallel attempt.
+            continue
+    return False
 
 
 def _login_error(exc: WeChatError) -> Exception:

@@ -1,8 +1,13 @@
-"""Staff accounts: scrypt password hashes, login with lockout, staff tokens apart from citizens'."""
+"""Staff accounts: scrypt password hashes, login with lockout, staff tokens apart from citizens'.
+
+The lockout and the last TOTP step used are rows in the database (``staff_login_attempts``,
+``staff.totp_last_step``): Redis losing its data must not unlock an account or replay a code.
+"""
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import functools
 import hashlib
 import hmac
@@ -12,12 +17,14 @@ from typing import Any
 
 from redis.asyncio import Redis
 from sanic import Request
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F, Q
 
 from app.auth.guards import bearer_token
 from app.core.errors import Forbidden, RateLimited, Unauthorized
 from app.core.security.pii import PiiCipher
 from app.core.security.tokens import STAFF_TTL_S, InvalidToken, TokenService
-from models import Staff
+from models import Staff, StaffLoginAttempts
 
 ROLES = ("viewer", "clerk", "editor", "publisher", "agent", "admin")
 # Who may do what in the console (a forbidden role gets 403, a citizen token 401):
@@ -73,20 +80,17 @@ async def staff_login(
     """Password, then the second factor (required outside development), then a token and an idle-expiring session."""
     if not isinstance(username, str) or not isinstance(password, str) or not username or len(password) > 256:
         raise Unauthorized("Wrong username or password", code="bad_credentials")
-    failures_key = f"shengshi:staff_login_failures:{username[:64]}"
-    failures = int(await redis.get(failures_key) or 0)
-    if failures >= MAX_LOGIN_FAILURES:
-        ttl = max(int(await redis.ttl(failures_key)), 1)
-        raise RateLimited("Too many failed logins; try again later", headers={"Retry-After": str(ttl)})
-    staff = await Staff.get_or_none(username=username[:64], is_active=True)
+    username = username[:64]
+    # The attempt is counted before the password is checked: parallel guesses cannot pass the limit.
+    await _claim_login_attempt(username)
+    staff = await Staff.get_or_none(username=username, is_active=True)
     # Hash even for unknown names so timing does not tell which usernames exist.
     valid = verify_password(password, staff.password_hash if staff else hash_password("unused-" + username))
     if staff is None or not valid:
-        await _count_failure(redis, failures_key)
         raise Unauthorized("Wrong username or password", code="bad_credentials")
     if totp_required or totp_code:
-        await _check_second_factor(redis, staff, totp_code, pii, failures_key)
-    await redis.delete(failures_key)
+        await _check_second_factor(staff, totp_code, pii)
+    await StaffLoginAttempts.filter(username=username).delete()
     issued = tokens.issue("staff", str(staff.id), STAFF_TTL_S, role=staff.role)
     await redis.set(SESSION_PREFIX + issued.jti, str(staff.id), ex=idle_timeout_s)
     return {
@@ -99,28 +103,56 @@ async def staff_login(
     }
 
 
-async def _count_failure(redis: Redis, failures_key: str) -> None:
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.incr(failures_key)
-        pipe.expire(failures_key, LOCKOUT_S)
-        await pipe.execute()
+async def _claim_login_attempt(username: str) -> None:
+    """Count one login attempt under ``username``; RateLimited once MAX_LOGIN_FAILURES are unresolved.
+
+    Attempts expire LOCKOUT_S after the last one; a successful login clears them.
+    """
+    for _ in range(3):
+        now = dt.datetime.now(dt.UTC)
+        recent = now - dt.timedelta(seconds=LOCKOUT_S)
+        claimed = await StaffLoginAttempts.filter(
+            username=username, last_attempt_at__gt=recent, attempts__lt=MAX_LOGIN_FAILURES
+        ).update(attempts=F("attempts") + 1, last_attempt_at=now)
+        # Attempts older than the window are forgotten: start again at one.
+        claimed = claimed or await StaffLoginAttempts.filter(username=username, last_attempt_at__lte=recent).update(
+            attempts=1, last_attempt_at=now
+        )
+        if claimed:
+            return
+        try:
+            await StaffLoginAttempts.create(username=username, attempts=1, last_attempt_at=now)
+            return
+        except IntegrityError:
+            continue  # locked, or a parallel attempt created the row: look again
+    row = await StaffLoginAttempts.get_or_none(username=username)
+    last = row.last_attempt_at if row else dt.datetime.now(dt.UTC)
+    retry_after = max(int((last - dt.datetime.now(dt.UTC)).total_seconds()) + LOCKOUT_S, 1)
+    raise RateLimited("Too many failed logins; try again later", headers={"Retry-After": str(retry_after)})
 
 
-async def _check_second_factor(redis: Redis, staff: Staff, code: Any, pii: PiiCipher | None, failures_key: str) -> None:
+async def _give_back_attempt(staff: Staff) -> None:
+    # The password was right and only the second factor is missing: that answer reveals nothing new.
+    await StaffLoginAttempts.filter(username=staff.username, attempts__gt=0).update(attempts=F("attempts") - 1)
+
+
+async def _check_second_factor(staff: Staff, code: Any, pii: Any) -> None:
     from app.console import totp
 
     if not staff.totp_secret or pii is None:
+        await _give_back_attempt(staff)
         raise Unauthorized("No second factor is enrolled for this account: ask an admin", code="totp_not_enrolled")
     if not code:
+        await _give_back_attempt(staff)
         raise Unauthorized("Enter the code from your authenticator app", code="totp_required")
     step = totp.verify(pii.decrypt(staff.totp_secret, "staff.totp_secret"), code)
-    used_key = f"shengshi:staff_totp_used:{staff.id}"
-    last = int(await redis.get(used_key) or -1)
-    # A code works once: one seen (or an older one) is refused, so an overheard code cannot be replayed.
-    if step is None or step <= last:
-        await _count_failure(redis, failures_key)
+    # A code works once: claiming its time step fails for one seen (or an older one), so an overheard
+    # code cannot be replayed, not even by two logins at the same moment.
+    claimed = step is not None and await Staff.filter(id=staff.id).filter(
+        Q(totp_last_step__isnull=True) | Q(totp_last_step__lt=step)
+    ).update(totp_last_step=step)
+    if not claimed:
         raise Unauthorized("Wrong or already used code", code="bad_totp")
-    await redis.set(used_key, step, ex=10 * 60)
 
 
 async def staff_logout(redis: Redis, jti: str) -> None:
