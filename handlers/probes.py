@@ -51,7 +51,7 @@ async def readyz(request: Request) -> HTTPResponse:
             code="not_ready",
             details={"failed": sorted(failed), "checks": {n: (r or "ok") for n, r in results}},
         )
-    calendar = request.app.ctx.applications.calendar.coverage()
+    calendar = request.app.ctx.services.applications.calendar.coverage()
     return json({"status": "ready", "checks": {name: "ok" for name, _ in results}, "holiday_calendar": calendar})
 
 

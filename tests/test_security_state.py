@@ -85,7 +85,7 @@ async def _check_real_name_locked(http: httpx.AsyncClient, person: dict[str, str
 
 async def _lock_staff(http: httpx.AsyncClient, app: Any) -> str:
     username = f"locked{next(_names)}"
-    await create_account(username, "admin", PASSWORD, app.ctx.pii)
+    await create_account(username, "admin", PASSWORD, app.ctx.services.pii)
     wrong = {"username": username, "password": "not-the-password"}
     codes = [(await http.post("/api/v1/admin/login", json=wrong)).status_code for _ in range(6)]
     assert codes == [401] * 5 + [429]
@@ -140,7 +140,7 @@ async def test_staff_lockout_holds_after_redis_is_flushed(running: RunningServer
 
 async def test_a_totp_code_is_refused_twice_even_after_a_flush(start_server) -> None:  # type: ignore[no-untyped-def]
     running = await start_server(staff_totp_required=True)
-    made = await create_account("twice", "viewer", PASSWORD, running.app.ctx.pii)
+    made = await create_account("twice", "viewer", PASSWORD, running.app.ctx.services.pii)
     login = {
         "username": "twice",
         "password": PASSWORD,
