@@ -56,12 +56,14 @@ class Thresholds:
     # a wrong confident answer costs more than an honest "not a government service".
     out_of_scope_boost: float = 1.0
     # A complaint that also asks for a service is answered with the service when the index finds it this clearly.
-    request_coverage: float = 0.1
+    request_coverage: float = 0.05
     request_score: float = 30.0
+    # A long message's asking sentences are matched alone when they find an item at least this well.
+    question_coverage: float = 0.3
     # ... or, when it asks without the words of a service request, when its complaint evidence is at most this.
-    request_complaint: int = 2
+    request_complaint: int = 6
     # A long message's question must be matched at least this well, or the message is declined.
-    long_coverage: float = 0.08
+    long_coverage: float = 0.03
 
 
 @dataclass(frozen=True)
@@ -203,25 +205,32 @@ class Assistant:
         triage = self.triage.read(text)
         if triage.life_event is not None and triage.life_event in self.life_events:
             return self._life_event(text, triage.life_event)
-        query = triage.request or text
         builtin = self._builtin(compact)
         if builtin is not None:
             return builtin
         t = self.thresholds
         report = triage.reports
-        result, out_of_scope = self._search_in_scope(query)
+        result, out_of_scope = self._search_in_scope(triage.request or text)
+        if triage.long and triage.request:
+            # A long message: its question when the index finds that clearly, else the whole text
+            # (a question like "该怎么办" says little; the background then says what it is about).
+            found = result.best
+            if out_of_scope or found is None or found.score < t.request_score or found.coverage < t.question_coverage:
+                result, out_of_scope = self._search_in_scope(text)
         if report is not None:
-            best = result.best
+            # The best service that is not itself a complaint channel ("…态度很差，公租房怎么申请").
+            asked = next((c for c in result.candidates if c.intent.id not in self._channel_codes), None)
             asks_clearly = (
                 (triage.service_request or (triage.asks and triage.complaint <= t.request_complaint))
                 and not out_of_scope
-                and best is not None
-                and best.score >= t.request_score
-                and best.coverage >= t.request_coverage
-                and best.intent.id not in self._channel_codes
+                and asked is not None
+                and asked.score >= t.request_score
+                and asked.coverage >= t.request_coverage
             )
             if not asks_clearly:
                 return self._route(report, triage, result)
+            if asked is not None and asked is not result.best:
+                return self._answer(result, asked.intent.id)
         if out_of_scope:
             return self._fallback(result)
         best = result.best

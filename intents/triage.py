@@ -138,8 +138,11 @@ class TriageRules:
         for sense in self.senses:
             if sense.applies(compact):
                 if sense.reading and sense.word in sense.reading:
-                    # 违法 → 交通违法 must not turn an existing 交通违法 into 交通交通违法.
-                    compact = compact.replace(sense.reading, "\0").replace(sense.word, sense.reading)
+                    # 违法 → 交通违法处理 must not turn an existing 交通违法 into 交通交通违法处理.
+                    before = sense.reading.split(sense.word, 1)[0]
+                    compact = compact.replace(sense.reading, "\0")
+                    pattern = (f"(?<!{re.escape(before)})" if before else "") + re.escape(sense.word)
+                    compact = re.sub(pattern, sense.reading.replace("\\", "\\\\"), compact)
                     compact = compact.replace("\0", sense.reading)
                 else:
                     compact = compact.replace(sense.word, sense.reading)
