@@ -136,7 +136,9 @@ _OFFICE = re.compile(
     r"(几点上班|几点下班|上班时间|办公时间|工作时间|周末上班|周末办公|节假日上班|大厅在哪|服务中心在哪|政务中心在哪)"
 )
 _SMALLTALK_ANY = re.compile("|".join(p.pattern for p in (_HUMAN, _OFFICE)))
-_SMALLTALK_NOISE = re.compile(r"(请问|你好|您好|哦|啊|呀|吧|吗|呢|的|了|一下|我|想|要|找|帮|请|转|\s)+")
+_SMALLTALK_NOISE = re.compile(
+    r"(政务服务中心|政务中心|服务中心|办事大厅|大厅|窗口|你们|请问|你好|您好|哦|啊|呀|吧|吗|呢|的|了|一下|我|想|要|找|帮|请|转|\s)+"
+)
 # What may be left beside a smalltalk pattern for it to still be smalltalk ("请帮我转人工" yes,
 # "放射工作人员证办理" no: that is a request that happens to contain 工作人员).
 _SMALLTALK_REST = 4
@@ -326,7 +328,9 @@ class Assistant:
             reply = self._fallback(result)
             reply.triage = kind
             return reply
-        reply = self._answer(MatchResult(result.text, result.normalised, ()), channel.code)
+        # The services the message also touches come after the channel, when the index finds them clearly.
+        related = result.best is not None and result.best.score >= self.thresholds.request_score
+        reply = self._answer(result if related else MatchResult(result.text, result.normalised, ()), channel.code)
         said = channel.reply if kind == "complaint" else self.triage.suggestion_reply
         reply.reply = f"{said}{reply.reply}" if said else reply.reply
         reply.triage = kind
