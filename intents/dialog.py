@@ -179,8 +179,8 @@ class Assistant:
     ) -> tuple[Reply, dict[str, Any]]:
         """Answer ``text`` given the session ``state``; return the reply and the new state."""
         state = dict(state or {})
-        normalised = normalise(text)
-        reply = self._respond(text, normalised, state)
+        triage = self.triage.read(text)
+        reply = self._respond(text, triage, state)
         if reply.action == "fallback":
             state["misses"] = int(state.get("misses", 0)) + 1
         else:
@@ -192,7 +192,8 @@ class Assistant:
             reply = self._for_elders(reply)
         return reply, state
 
-    def _respond(self, text: str, normalised: str, state: dict[str, Any]) -> Reply:
+    def _respond(self, text: str, triage: Triage, state: dict[str, Any]) -> Reply:
+        normalised = triage.normalised
         pending = self.families.get(str(state.pop("pending_family", "") or ""))
         if pending is not None:
             chosen = self._pick_option(pending, normalised)
@@ -204,7 +205,6 @@ class Assistant:
         compact = normalised.replace(" ", "")
         if _PROGRESS.search(compact):
             return Reply("progress", "正在为您查询办件进度。", triage="progress")
-        triage = self.triage.read(text)
         if triage.life_event is not None and triage.life_event in self.life_events:
             return self._life_event(text, triage.life_event)
         builtin = self._builtin(compact)
@@ -212,13 +212,16 @@ class Assistant:
             return builtin
         t = self.thresholds
         report = triage.reports
-        result, out_of_scope = self._search_in_scope(triage.request or text)
+        if triage.request:
+            result, out_of_scope = self._search_in_scope(triage.request)
+        else:
+            result, out_of_scope = self._search_in_scope(text, normalised)
         if triage.long and triage.request:
             # A long message: its question when the index finds that clearly, else the whole text
             # (a question like "该怎么办" says little; the background then says what it is about).
             found = result.best
             if out_of_scope or found is None or found.score < t.request_score or found.coverage < t.question_coverage:
-                result, out_of_scope = self._search_in_scope(text)
+                result, out_of_scope = self._search_in_scope(text, normalised)
         if report is not None:
             # The best service that is not itself a complaint channel ("…态度很差，公租房怎么申请").
             asked = next((c for c in result.candidates if c.intent.id not in self._channel_codes), None)
@@ -271,9 +274,9 @@ class Assistant:
 
     # -- pieces ----------------------------------------------------------------
 
-    def _search_in_scope(self, text: str) -> tuple[MatchResult, bool]:
+    def _search_in_scope(self, text: str, normalised: str | None = None) -> tuple[MatchResult, bool]:
         """Catalog candidates only, and whether an out-of-scope topic outranked them all."""
-        result = self.index.search(text, limit=8)
+        result = self.index.search(text, limit=8, normalised=normalised)
         in_scope = tuple(c for c in result.candidates if not c.intent.id.startswith(OUT_OF_SCOPE_PREFIX))
         negative = next((c for c in result.candidates if c.intent.id.startswith(OUT_OF_SCOPE_PREFIX)), None)
         declined = negative is not None and (

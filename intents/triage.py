@@ -28,6 +28,7 @@ from intents.text import normalise
 # Where a raw message is cut into sentences (normalising removes the punctuation, so this comes first).
 _SENTENCE = re.compile(r"[。！？!?；;\n\r]+|\.{3,}|…+")
 _CLAUSE = re.compile(r"[，,、：:]+")
+_MARK = "\u3400"
 # A message longer than this that asks nothing is read as a report, not a request.
 LONG_MESSAGE = 80
 
@@ -73,7 +74,8 @@ class Sense:
 class Triage:
     """What the rules read in one message."""
 
-    text: str  # the whole message, normalised, senses applied
+    text: str  # the whole message, normalised, senses applied, without spaces
+    normalised: str  # the whole message normalised (what ``normalise`` gives), for the index
     request: str  # the sentence(s) that ask, else the whole message ("" when it is the text as typed)
     asks: bool  # a sentence asks something
     service_request: bool  # a sentence asks for a service (怎么办理, 需要哪些材料 …)
@@ -150,10 +152,13 @@ class TriageRules:
 
     def read(self, text: str) -> Triage:
         """Read one raw message (punctuation still in it: sentences are cut on it)."""
+        # One normalising pass over the whole message, sentence ends marked with a character that survives
+        # it (a CJK Extension A character no catalog text uses), then cut on the marks.
+        marked = normalise(_SENTENCE.sub(_MARK, text))
         sentences = []
         changed = False
-        for sentence in _SENTENCE.split(text):
-            compact = normalise(sentence).replace(" ", "")
+        for sentence in marked.split(_MARK):
+            compact = sentence.replace(" ", "")
             if compact:
                 read = self.read_senses(compact)
                 changed |= read != compact
@@ -182,6 +187,7 @@ class TriageRules:
             channel = self.channels[-1]
         return Triage(
             text=whole,
+            normalised=" ".join(marked.replace(_MARK, " ").split()),
             request=request,
             asks=bool(asking),
             service_request=bool(service),

@@ -199,10 +199,10 @@ def test_real_development_set_is_large_and_labelled() -> None:
 # Figures on the real set today, as floors (docs/assistant.md): the targets (top-1 85%, top-3 93%)
 # are not reached; these hold what was, so that a change that loses ground fails here.
 REAL_FLOORS = {
-    "tune": {"top1": 0.55, "top3": 0.85, "out_of_scope_handled": 0.91},
-    "report": {"top1": 0.50, "top3": 0.80, "out_of_scope_handled": 0.88},
+    "tune": {"top1": 0.65, "top3": 0.90, "out_of_scope_handled": 0.91},
+    "report": {"top1": 0.50, "top3": 0.85, "out_of_scope_handled": 0.875},
 }
-REAL_CEILINGS = {"tune": {"in_scope_declined": 0.10}, "report": {"in_scope_declined": 0.15}}
+REAL_CEILINGS = {"tune": {"in_scope_declined": 0.10}, "report": {"in_scope_declined": 0.10}}
 
 
 @pytest.mark.parametrize("split", ["tune", "report"])
