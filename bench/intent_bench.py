@@ -641,7 +641,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=QUERIES, help=f"timed queries per size (default {QUERIES})")
     parser.add_argument("--startup-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
-        "--messages", action="store_true", help="only the whole dialog per message (up to 500 characters) at 1,000 items"
+        "--messages", action="store_true", help="only the whole dialog per message (up to 500 characters), 1,000 items"
     )
     args = parser.parse_args(argv)
     if args.startup_child:
@@ -656,11 +656,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         items = grown_catalog(
             seed, GROWN_SIZES[0], lambda t: analyzer.tokenizer.lcut(t, HMM=False), seed_vocabulary(seed, analyzer)
         )
-        figures = measure_messages(items)
-        print(f"whole dialog per message at {figures['items']:,} items ({figures['messages']} texts, 3 passes):")
+        timed = measure_messages(items)
+        print(f"whole dialog per message at {timed['items']:,} items ({timed['messages']} texts, 3 passes):")
         for key in ("all", "<=80", "81-200", "201-500"):
-            if key in figures:
-                f = figures[key]
+            if key in timed:
+                f = timed[key]
                 print(
                     f"  {key:<8} p50 {f['p50_ms']:.3f} ms  p99 {f['p99_ms']:.3f} ms"
                     f"  (cpu p50 {f['cpu_p50_ms']:.3f}, p99 {f['cpu_p99_ms']:.3f})  n={f['n']}"
