@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import os
 import sys
+from typing import Any
 
 from app.core.settings import Settings, SettingsError
 
@@ -210,47 +211,82 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0 if "error" not in body else 1
 
 
+def dev_sets() -> tuple[tuple[str, str, str | None], ...]:
+    from intents.evaluate import DEV_SET, REAL_DEV_SET
+
+    own, real = str(DEV_SET), str(REAL_DEV_SET)
+    return (("own", own, None), ("real:tune", real, "tune"), ("real:report", real, "report"))
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from intents.evaluate import DEV_SET, evaluate, format_report, read_rows
+    from intents.evaluate import evaluate, format_report, read_rows
 
     settings = load_settings()
-    path = Path(args.file) if args.file else DEV_SET
-    if not path.exists():
-        print(f"No such file: {path}. Pass a JSONL file of {{text, expected, kind}} rows.", file=sys.stderr)
-        return 2
-    rows = read_rows(path)
+    sets = [(args.file, args.file, None)] if args.file else list(dev_sets())
+    loaded = []
+    for name, file, split in sets:
+        path = Path(file)
+        if not path.exists():
+            print(f"No such file: {path}. Pass a JSONL file of {{text, expected, kind}} rows.", file=sys.stderr)
+            return 2
+        rows = [r for r in read_rows(path) if split is None or r.get("split") == split]
+        loaded.append((name, path, rows))
     assistant = asyncio.run(_assistant_ready(settings))
-    report = evaluate(assistant, rows)
-    print(f"Assistant on {path} ({len(rows)} utterances)")
-    print(format_report(report))
-    if args.baselines:
-        try:
-            from intents.baselines import RankBM25Baseline, TfidfBaseline
-            from intents.baselines import evaluate as evaluate_baseline
-        except ImportError as exc:
-            print(f"\nBaselines need the dev dependencies (make install): {exc}", file=sys.stderr)
-            return 1
-        intents = assistant.index.intents
-        ours = report.figures
-        print("\nSame training phrases, same run (top-1 / top-3 on in-scope utterances, ranking only):")
-
-        def rank_ours(text: str, limit: int = 5) -> list[tuple[str, float]]:
-            return [(c.intent.id, c.score) for c in assistant.index.search(text, limit).candidates]
-
-        ranked = evaluate_baseline(rank_ours, rows)
-        print(f"  {'ours (index ranking)':<34}{ranked['top1']:7.1%}{ranked['top3']:8.1%}")
-        print(f"  {'ours (with dialog decisions)':<34}{ours['top1']:7.1%}{ours['top3']:8.1%}")
-        for name, baseline in (
-            ("TF-IDF char n-grams + linear", TfidfBaseline(intents)),
-            ("rank_bm25 over jieba tokens", RankBM25Baseline(intents, assistant.index.analyzer)),
+    reports = [(name, path, rows, evaluate(assistant, rows)) for name, path, rows in loaded]
+    if len(reports) > 1:
+        # Side by side: the figures the targets are set on.
+        print(f"{'':<28}" + "".join(f"{name:>13}" for name, *_ in reports))
+        for key, label in (
+            ("top1", "in-scope top-1"),
+            ("top3", "in-scope top-3"),
+            ("in_scope_declined", "in-scope declined"),
+            ("clarify", "in-scope clarify"),
+            ("out_of_scope_declined", "out of scope declined"),
+            ("out_of_scope_handled", "OOS/complaints handled"),
         ):
-            figures = evaluate_baseline(baseline.rank, rows)
-            print(f"  {name:<34}{figures['top1']:7.1%}{figures['top3']:8.1%}")
-    if args.misses:
-        for miss in report.misses:
-            print(f"  miss [{miss['action']}] {miss['text']} → expected {miss['expected']}, got {miss['got']}")
+            print(f"{label:<28}" + "".join(f"{r.figures[key]:>13.1%}" for *_, r in reports))
+        print(
+            f"{'rows (in scope / other)':<28}"
+            + "".join(f"{f'{r.in_scope.rows} / {r.out_of_scope.rows}':>13}" for *_, r in reports)
+        )
+    for name, path, rows, report in reports:
+        print(f"\n== {name}: {path} ({len(rows)} messages)")
+        print(format_report(report))
+        if args.baselines:
+            failed = _print_baselines(assistant, rows, report)
+            if failed:
+                return failed
+        if args.misses:
+            for miss in report.misses:
+                print(f"  miss [{miss['action']}] {miss['text']} → expected {miss['expected']}, got {miss['got']}")
+    return 0
+
+
+def _print_baselines(assistant: Any, rows: list[dict[str, Any]], report: Any) -> int:
+    try:
+        from intents.baselines import RankBM25Baseline, TfidfBaseline
+        from intents.baselines import evaluate as evaluate_baseline
+    except ImportError as exc:
+        print(f"\nBaselines need the dev dependencies (make install): {exc}", file=sys.stderr)
+        return 1
+    intents = assistant.index.intents
+    ours = report.figures
+    print("\nSame training phrases, same run (top-1 / top-3 on in-scope utterances, ranking only):")
+
+    def rank_ours(text: str, limit: int = 5) -> list[tuple[str, float]]:
+        return [(c.intent.id, c.score) for c in assistant.index.search(text, limit).candidates]
+
+    ranked = evaluate_baseline(rank_ours, rows)
+    print(f"  {'ours (index ranking)':<34}{ranked['top1']:7.1%}{ranked['top3']:8.1%}")
+    print(f"  {'ours (with dialog decisions)':<34}{ours['top1']:7.1%}{ours['top3']:8.1%}")
+    for name, baseline in (
+        ("TF-IDF char n-grams + linear", TfidfBaseline(intents)),
+        ("rank_bm25 over jieba tokens", RankBM25Baseline(intents, assistant.index.analyzer)),
+    ):
+        figures = evaluate_baseline(baseline.rank, rows)
+        print(f"  {name:<34}{figures['top1']:7.1%}{figures['top3']:8.1%}")
     return 0
 
 
@@ -408,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("eval", help="measure the assistant on a labelled set")
-    p.add_argument("--file", help="a JSONL file of {text, expected, kind} rows (default: the development set)")
+    p.add_argument("--file", help="one labelled JSONL file (default: both dev sets side by side)")
     p.add_argument("--baselines", action="store_true", help="also TF-IDF + linear and rank_bm25, same phrases")
     p.add_argument("--misses", action="store_true", help="list every miss")
     p.set_defaults(func=cmd_eval)

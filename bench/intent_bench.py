@@ -348,6 +348,45 @@ def grown_catalog(
 # --- latency --------------------------------------------------------------------------------------------------------
 
 
+REAL_SET = ROOT / "tests" / "data" / "assistant_real_dev.jsonl"
+MAX_MESSAGE = 500  # what the chat API accepts
+
+
+def measure_messages(items: Sequence[Mapping[str, Any]], passes: int = 3) -> dict[str, Any]:
+    """The whole dialog (triage, one or two searches, the decision) on every dev-set text of both sets,
+    the real ones cut to the API's 500 characters: what one chat message costs the engine."""
+    from intents.build import build_assistant
+    from intents.text import normalise
+
+    assistant = build_assistant(items)
+    texts = [json.loads(line)["text"] for line in DEV_SET.read_text(encoding="utf-8").splitlines() if line.strip()]
+    texts += [
+        json.loads(line)["text"][:MAX_MESSAGE] for line in REAL_SET.read_text(encoding="utf-8").splitlines() if line
+    ]
+    for text in texts[:WARMUP]:
+        assistant.respond(text)
+    by_length: dict[str, tuple[list[int], list[int]]] = {"<=80": ([], []), "81-200": ([], []), "201-500": ([], [])}
+    wall: list[int] = []
+    cpu: list[int] = []
+    for _ in range(passes):
+        for text in texts:
+            normalise.cache_clear()
+            start, start_cpu = time.perf_counter_ns(), time.thread_time_ns()
+            assistant.respond(text)
+            spent, spent_cpu = time.perf_counter_ns() - start, time.thread_time_ns() - start_cpu
+            wall.append(spent)
+            cpu.append(spent_cpu)
+            key = "<=80" if len(text) <= 80 else "81-200" if len(text) <= 200 else "201-500"
+            by_length[key][0].append(spent)
+            by_length[key][1].append(spent_cpu)
+    return {
+        "items": len(items),
+        "messages": len(texts),
+        "all": _percentiles(wall, cpu),
+        **{key: _percentiles(w, c) for key, (w, c) in by_length.items() if w},
+    }
+
+
 def measure_size(
     items: Sequence[Mapping[str, Any]], texts: Sequence[str], queries: int, bm25_queries: int
 ) -> dict[str, Any]:
@@ -601,9 +640,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--queries", type=int, default=QUERIES, help=f"timed queries per size (default {QUERIES})")
     parser.add_argument("--startup-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--messages", action="store_true", help="only the whole dialog per message (up to 500 characters), 1,000 items"
+    )
     args = parser.parse_args(argv)
     if args.startup_child:
         startup_child()
+        return 0
+    if args.messages:
+        from app.catalog import SEED_DIR, catalog_files, validate_sources
+        from intents.engine import Analyzer
+
+        seed = validate_sources(catalog_files(SEED_DIR))
+        analyzer = Analyzer()
+        items = grown_catalog(
+            seed, GROWN_SIZES[0], lambda t: analyzer.tokenizer.lcut(t, HMM=False), seed_vocabulary(seed, analyzer)
+        )
+        timed = measure_messages(items)
+        print(f"whole dialog per message at {timed['items']:,} items ({timed['messages']} texts, 3 passes):")
+        for key in ("all", "<=80", "81-200", "201-500"):
+            if key in timed:
+                f = timed[key]
+                print(
+                    f"  {key:<8} p50 {f['p50_ms']:.3f} ms  p99 {f['p99_ms']:.3f} ms"
+                    f"  (cpu p50 {f['cpu_p50_ms']:.3f}, p99 {f['cpu_p99_ms']:.3f})  n={f['n']}"
+                )
+        load = os.getloadavg() if hasattr(os, "getloadavg") else None
+        print(f"  load average at the end: {load}")
         return 0
 
     began = time.perf_counter()

@@ -11,6 +11,7 @@ import yaml
 
 from intents.dialog import OUT_OF_SCOPE_PREFIX, Assistant, Family, Thresholds
 from intents.engine import Analyzer, Intent, IntentIndex, vocabulary_of
+from intents.triage import TriageRules
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -41,6 +42,11 @@ def load_out_of_scope(path: Path = DATA_DIR / "out_of_scope.yaml") -> list[Inten
     ]
 
 
+def load_triage(path: Path = DATA_DIR / "triage.yaml") -> TriageRules:
+    """Triage markers, channels, word senses and life-event words (see the data file)."""
+    return TriageRules(load_yaml(path) or {})
+
+
 def build_assistant(
     items: Sequence[Mapping[str, Any]],
     *,
@@ -53,6 +59,7 @@ def build_assistant(
     extra_words: Iterable[str] = (),
     answer_templates: Mapping[str, str] | None = None,
     out_of_scope: Sequence[Intent] | None = None,
+    triage: TriageRules | None = None,
 ) -> Assistant:
     """One immutable snapshot: analyzer, index and dialog rules. Building takes well under a second.
 
@@ -74,9 +81,10 @@ def build_assistant(
     intents = [Intent.from_item(item, extra.get(str(item["code"]), ())) for item in items]
     intents += load_out_of_scope() if out_of_scope is None else out_of_scope
     index = IntentIndex(intents, analyzer)
+    triage = load_triage() if triage is None else triage
     if answer_templates:
-        return TemplatedAssistant(index, families, categories, thresholds, templates=answer_templates)
-    return Assistant(index, families, categories, thresholds)
+        return TemplatedAssistant(index, families, categories, thresholds, triage, templates=answer_templates)
+    return Assistant(index, families, categories, thresholds, triage)
 
 
 # Placeholders an answer template may use; anything else in braces is left as typed.

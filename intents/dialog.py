@@ -12,6 +12,12 @@ call :meth:`Assistant.respond` and carry the state themselves (Redis, with a
   browsing by category; never a confident wrong item.
 - ``smalltalk``: greeting, thanks, asking for a person, office hours.
 - ``progress``: "my application": the transport fills in the user's applications.
+
+Before matching, :mod:`intents.triage` reads what kind of message it is; the reply's ``triage``
+says it (``service``, ``progress``, ``complaint``, ``suggestion``, ``smalltalk``, ``out_of_scope``).
+A complaint or a suggestion is an ``answer`` of its channel item (劳动保障监察, 12315, 12345) with a
+reply that says so, unless it also asks for a service the index finds clearly; a long message is
+matched on its asking sentences; a life event named alone gets its items as a card (``clarify``).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import Any
 
 from intents.engine import Candidate, IntentIndex, MatchResult
 from intents.text import has_cjk, normalise
+from intents.triage import Triage, TriageRules, life_event_items
 
 HOTLINE = "12345"
 # Intents whose id starts with this are topics that are not government services: when one ranks
@@ -48,6 +55,15 @@ class Thresholds:
     # An out-of-scope topic declines the question when its score times this reaches the best item's:
     # a wrong confident answer costs more than an honest "not a government service".
     out_of_scope_boost: float = 1.0
+    # A complaint that also asks for a service is answered with the service when the index finds it this clearly.
+    request_coverage: float = 0.05
+    request_score: float = 30.0
+    # A long message's asking sentences are matched alone when they find an item at least this well.
+    question_coverage: float = 0.3
+    # ... or, when it asks without the words of a service request, when its complaint evidence is at most this.
+    request_complaint: int = 6
+    # A long message's question must be matched at least this well, or the message is declined.
+    long_coverage: float = 0.03
 
 
 @dataclass(frozen=True)
@@ -91,6 +107,8 @@ class Reply:
     quick_replies: list[str] = field(default_factory=list)
     cards: list[dict[str, Any]] = field(default_factory=list)
     matched: MatchResult | None = None
+    # What kind of message it was: service, progress, complaint, suggestion, smalltalk, out_of_scope.
+    triage: str = "service"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -99,6 +117,7 @@ class Reply:
             "items": self.items,
             "quick_replies": self.quick_replies,
             "cards": self.cards,
+            "triage": self.triage,
         }
 
 
@@ -117,7 +136,13 @@ _PROGRESS = re.compile(
 _OFFICE = re.compile(
     r"(几点上班|几点下班|上班时间|办公时间|工作时间|周末上班|周末办公|节假日上班|大厅在哪|服务中心在哪|政务中心在哪)"
 )
-_SMALLTALK_NOISE = re.compile(r"(请问|你好|您好|哦|啊|呀|吧|吗|呢|的|了|一下|我|想|要|\s)+")
+_SMALLTALK_ANY = re.compile("|".join(p.pattern for p in (HUMAN_REQUEST, _OFFICE)))
+_SMALLTALK_NOISE = re.compile(
+    r"(政务服务中心|政务中心|服务中心|办事大厅|大厅|窗口|你们|请问|你好|您好|哦|啊|呀|吧|吗|呢|的|了|一下|我|想|要|找|帮|请|转|\s)+"
+)
+# What may be left beside a smalltalk pattern for it to still be smalltalk ("请帮我转人工" yes,
+# "放射工作人员证办理" no: that is a request that happens to contain 工作人员).
+_SMALLTALK_REST = 4
 
 
 def asks_for_human(text: str) -> bool:
@@ -144,12 +169,18 @@ class Assistant:
         families: Sequence[Family] = (),
         categories: Sequence[str] = (),
         thresholds: Thresholds | None = None,
+        triage: TriageRules | None = None,
     ):
         self.index = index
         self.families = {family.id: family for family in families}
         self.family_of = {option.code: family for family in families for option in family.options}
         self.categories = list(categories)
         self.thresholds = thresholds or Thresholds()
+        self.triage = triage or TriageRules({})
+        self._channel_codes = frozenset(c.code for c in self.triage.channels)
+        self.life_events = life_event_items(
+            [i.payload for i in index.intents if not i.id.startswith(OUT_OF_SCOPE_PREFIX)]
+        )
 
     # -- the one entry point -----------------------------------------------
 
@@ -158,8 +189,8 @@ class Assistant:
     ) -> tuple[Reply, dict[str, Any]]:
         """Answer ``text`` given the session ``state``; return the reply and the new state."""
         state = dict(state or {})
-        normalised = normalise(text)
-        reply = self._respond(text, normalised, state)
+        triage = self.triage.read(text)
+        reply = self._respond(text, triage, state)
         if reply.action == "fallback":
             state["misses"] = int(state.get("misses", 0)) + 1
         else:
@@ -171,7 +202,8 @@ class Assistant:
             reply = self._for_elders(reply)
         return reply, state
 
-    def _respond(self, text: str, normalised: str, state: dict[str, Any]) -> Reply:
+    def _respond(self, text: str, triage: Triage, state: dict[str, Any]) -> Reply:
+        normalised = triage.normalised
         pending = self.families.get(str(state.pop("pending_family", "") or ""))
         if pending is not None:
             chosen = self._pick_option(pending, normalised)
@@ -180,20 +212,50 @@ class Assistant:
         if not normalised or normalised.replace(" ", "").isdigit():
             # Nothing but digits (a phone number, a code) names no service.
             return self._fallback(None)
-        builtin = self._builtin(normalised)
+        compact = normalised.replace(" ", "")
+        if _PROGRESS.search(compact):
+            return Reply("progress", "正在为您查询办件进度。", triage="progress")
+        if triage.life_event is not None and triage.life_event in self.life_events:
+            return self._life_event(text, triage.life_event)
+        builtin = self._builtin(compact)
         if builtin is not None:
             return builtin
-        result, out_of_scope = self._search_in_scope(text)
+        t = self.thresholds
+        report = triage.reports
+        if triage.request:
+            result, out_of_scope = self._search_in_scope(triage.request)
+        else:
+            result, out_of_scope = self._search_in_scope(text, normalised)
+        if triage.long and triage.request:
+            # A long message: its question when the index finds that clearly, else the whole text
+            # (a question like "该怎么办" says little; the background then says what it is about).
+            found = result.best
+            if out_of_scope or found is None or found.score < t.request_score or found.coverage < t.question_coverage:
+                result, out_of_scope = self._search_in_scope(text, normalised)
+        if report is not None:
+            # The best service that is not itself a complaint channel ("…态度很差，公租房怎么申请").
+            asked = next((c for c in result.candidates if c.intent.id not in self._channel_codes), None)
+            asks_clearly = (
+                (triage.service_request or (triage.asks and triage.complaint <= t.request_complaint))
+                and not out_of_scope
+                and asked is not None
+                and asked.score >= t.request_score
+                and asked.coverage >= t.request_coverage
+            )
+            if not asks_clearly:
+                return self._route(report, triage, result)
+            if asked is not None and asked is not result.best:
+                return self._answer(result, asked.intent.id)
         if out_of_scope:
             return self._fallback(result)
         best = result.best
-        t = self.thresholds
         min_score = t.fallback_score * (t.latin_score_factor if not has_cjk(normalised) else 1.0)
         if (
             best is None
             or best.coverage < t.fallback_coverage
             or best.score < min_score
             or (best.core_coverage < t.fallback_core and best.coverage < t.weak_coverage)
+            or (triage.long and best.coverage < t.long_coverage)
         ):
             return self._fallback(result)
         family, option = self._family_choice(result, normalised)
@@ -222,9 +284,9 @@ class Assistant:
 
     # -- pieces ----------------------------------------------------------------
 
-    def _search_in_scope(self, text: str) -> tuple[MatchResult, bool]:
+    def _search_in_scope(self, text: str, normalised: str | None = None) -> tuple[MatchResult, bool]:
         """Catalog candidates only, and whether an out-of-scope topic outranked them all."""
-        result = self.index.search(text, limit=8)
+        result = self.index.search(text, limit=8, normalised=normalised)
         in_scope = tuple(c for c in result.candidates if not c.intent.id.startswith(OUT_OF_SCOPE_PREFIX))
         negative = next((c for c in result.candidates if c.intent.id.startswith(OUT_OF_SCOPE_PREFIX)), None)
         declined = negative is not None and (
@@ -232,10 +294,18 @@ class Assistant:
         )
         return MatchResult(result.text, result.normalised, in_scope[:5]), declined
 
-    def _builtin(self, normalised: str) -> Reply | None:
-        compact = normalised.replace(" ", "")
-        if _PROGRESS.search(compact):
-            return Reply("progress", "正在为您查询办件进度。")
+    def _builtin(self, compact: str) -> Reply | None:
+        """Smalltalk, only when the message carries nothing else: "能否申请公租房" beside 上班时间 is a request."""
+        if _SMALLTALK_ANY.search(compact):
+            rest = _SMALLTALK_NOISE.sub("", _SMALLTALK_ANY.sub("", compact))
+            if len(rest) > _SMALLTALK_REST:
+                return None
+        reply = self._smalltalk(compact)
+        if reply is not None:
+            reply.triage = "smalltalk"
+        return reply
+
+    def _smalltalk(self, compact: str) -> Reply | None:
         if _asks_for_human(compact):
             return Reply(
                 "smalltalk",
@@ -263,6 +333,36 @@ class Assistant:
         if _THANKS.search(compact) and len(_SMALLTALK_NOISE.sub("", _THANKS.sub("", compact))) <= 2:
             return Reply("smalltalk", "不客气，还有其他需要随时问我。")
         return None
+
+    def _route(self, kind: str, triage: Triage, result: MatchResult) -> Reply:
+        """A complaint or a suggestion: its channel item, with a reply that says where it goes."""
+        channel = triage.channel if kind == "complaint" else self.triage.suggestion_channel
+        if channel is None or channel.code not in self.index.by_id:
+            reply = self._fallback(result)
+            reply.triage = kind
+            return reply
+        # The services the message also touches come after the channel, when the index finds them clearly.
+        related = result.best is not None and result.best.score >= self.thresholds.request_score
+        reply = self._answer(result if related else MatchResult(result.text, result.normalised, ()), channel.code)
+        said = channel.reply if kind == "complaint" else self.triage.suggestion_reply
+        reply.reply = f"{said}{reply.reply}" if said else reply.reply
+        reply.triage = kind
+        return reply
+
+    def _life_event(self, text: str, event: str) -> Reply:
+        """A life event named alone: its items as one card, the closest to the message first."""
+        codes = [c for c in self.life_events[event] if c in self.index.by_id]
+        ranked = [c.intent.id for c in self.index.search(text, limit=len(codes), restrict=frozenset(codes)).candidates]
+        ordered = ranked + [c for c in codes if c not in ranked]
+        items: list[dict[str, Any]] = [{"code": c, "name": self.index.by_id[c].name, "score": 1.0} for c in ordered]
+        card = {"type": "life_event", "event": event, "items": [{"code": i["code"], "name": i["name"]} for i in items]}
+        return Reply(
+            "clarify",
+            f"「{event}」相关的事项共{len(items)}项，请选择您要办理的：",
+            items=items,
+            quick_replies=[str(i["name"]) for i in items[:6]],
+            cards=[card],
+        )
 
     def _family_choice(self, result: MatchResult, normalised: str) -> tuple[Family | None, FamilyOption | None]:
         """When a family's members lead closely: the option the message names, or the family to ask about."""
@@ -314,13 +414,16 @@ class Assistant:
             f"或拨打{HOTLINE}政务服务便民热线咨询，也可以按分类浏览办事指南。",
             quick_replies=["按分类浏览", f"拨打{HOTLINE}", *self.categories[:4]],
             matched=result,
+            triage="out_of_scope",
         )
 
     @staticmethod
     def _for_elders(reply: Reply) -> Reply:
         """长辈模式: shorter sentences, fewer options."""
         short = reply.reply.split("。")[0] + "。" if "。" in reply.reply else reply.reply
-        return Reply(reply.action, short, reply.items[:2], reply.quick_replies[:2], reply.cards, reply.matched)
+        return Reply(
+            reply.action, short, reply.items[:2], reply.quick_replies[:2], reply.cards, reply.matched, reply.triage
+        )
 
 
 def service_card(item: Mapping[str, Any]) -> dict[str, Any]:

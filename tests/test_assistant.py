@@ -123,8 +123,8 @@ def test_elder_mode_is_shorter() -> None:
 
 
 # The development set and the targets: a change that drops any figure below them fails here.
-FLOORS = {"top1": 0.92, "top3": 0.98, "out_of_scope_declined": 0.95}
-CEILINGS = {"in_scope_declined": 0.02}
+FLOORS = {"top1": 0.93, "top3": 0.985, "out_of_scope_declined": 0.96}
+CEILINGS = {"in_scope_declined": 0.02, "clarify": 0.10}
 
 
 def test_development_set_is_large_and_labelled() -> None:
@@ -159,12 +159,16 @@ async def test_chat_contract_and_session(chat: httpx.AsyncClient) -> None:
     first = await chat.post("/api/v1/chat", json={"text": "护照"})
     assert first.status_code == 200
     body = first.json()
-    assert set(body) == {"session_id", "action", "reply", "items", "quick_replies", "cards"}
-    assert body["action"] == "ask_slot"
+    assert set(body) == {"session_id", "action", "reply", "items", "quick_replies", "cards", "triage"}
+    assert body["action"] == "ask_slot" and body["triage"] == "service"
     assert all(set(i) == {"code", "name", "score"} for i in body["items"])
     second = await chat.post("/api/v1/chat", json={"text": "丢失补发", "session_id": body["session_id"]})
     assert second.json()["session_id"] == body["session_id"]
     assert second.json()["action"] == "answer" and second.json()["items"][0]["code"] == "440000-CRJ-004-03"
+    # A complaint is an answer of its channel item, and the body says it was a complaint.
+    complaint = (await chat.post("/api/v1/chat", json={"text": "公司已经三个月没发工资了，我要投诉"})).json()
+    assert complaint["action"] == "answer" and complaint["triage"] == "complaint"
+    assert complaint["items"][0]["code"] == "440000-JY-007-01" and "劳动保障监察" in complaint["reply"]
     for bad_session in ("nope", "0" * 32, 12345, "../../etc"):
         fresh = await chat.post("/api/v1/chat", json={"text": "丢失补发", "session_id": bad_session})
         assert fresh.status_code == 200 and fresh.json()["session_id"] != body["session_id"]
@@ -265,7 +269,7 @@ async def test_websocket_runs_the_same_exchange(start_server) -> None:  # type: 
         assert json.loads(await ws.recv()) == {"type": "pong"}
         await ws.send(json.dumps({"type": "chat", "text": "护照"}))
         first = json.loads(await ws.recv())
-        assert first["type"] == "chat" and first["action"] == "ask_slot"
+        assert first["type"] == "chat" and first["action"] == "ask_slot" and first["triage"] == "service"
         await ws.send(json.dumps({"type": "chat", "text": "丢失补发"}))
         second = json.loads(await ws.recv())
         assert second["session_id"] == first["session_id"]

@@ -195,6 +195,17 @@ async def test_a_family_question_asks_its_slot_and_the_next_message_fills_it(wec
     assert stranger is not None and "440000-CRJ-004-03" not in str(stranger)
 
 
+async def test_complaints_and_life_events_reach_the_follower(wechat: WeChatServer) -> None:
+    # A wage complaint is the labour inspectorate's item, as a card whose text says where it goes.
+    complaint = await wechat.ask(new_openid(), "公司已经三个月没发工资了，我要投诉")
+    assert complaint is not None and "440000-JY-007-01" in article_url(complaint)
+    assert "劳动保障监察" in complaint["Articles"]["item"]["Description"]
+    # A life event named alone: its items as tappable replies.
+    event = await wechat.ask(new_openid(), "我失业了")
+    assert event is not None and event["MsgType"] == "text"
+    assert "失业" in event["Content"] and "weixin://bizmsgmenu?msgmenucontent=" in event["Content"]
+
+
 async def test_voice_with_recognition_is_text_and_other_types_get_a_polite_answer(world: World) -> None:
     wechat = WeChatServer(world.http)
     openid = new_openid()
