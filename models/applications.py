@@ -93,6 +93,9 @@ class OutboxMessage(Model):
     event_id = fields.IntField()
     payload: dict[str, Any] = fields.JSONField(default=dict)
     dispatched_at = fields.DatetimeField(null=True, db_index=True)
+    # Which dispatcher's claim put the row into the stream (set together with dispatched_at by one
+    # conditional UPDATE, so of several dispatchers exactly one streams each row).
+    dispatched_by = fields.CharField(max_length=64, null=True)
     # Set when the delivery is finished, whatever its outcome: rows dispatched long ago and still
     # unfinished were lost with Redis and are dispatched again.
     delivered_at = fields.DatetimeField(null=True, db_index=True)

@@ -35,6 +35,10 @@ class Delivery(Model):
     status = fields.CharField(max_length=16, db_index=True)
     attempts = fields.IntField(default=0)
     detail = fields.CharField(max_length=256, default="")
+    # The consumer's claim ("claimed", then "sending" just before the WeChat call): only the owner
+    # may send or finish it; a claim older than the claim timeout belongs to a dead consumer.
+    owner = fields.CharField(max_length=64, null=True)
+    claimed_at = fields.DatetimeField(null=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:
