@@ -228,7 +228,7 @@ class Notifier:
         await keep_running("consumer", turn)
 
     async def _consume(self, block_ms: int) -> None:
-        cursor = "0"
+        cursor = "0-0"
         last_claim = 0.0
         loop = asyncio.get_running_loop()
         # The embedded fakeredis keeps a CPU busy for as long as an XREADGROUP blocks (and starves
@@ -247,8 +247,10 @@ class Notifier:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._appended.wait(), EMBEDDED_POLL_S)
                 self._appended.clear()
-            if cursor == "0" and not entries:
-                cursor = ">"
+            if cursor != ">":
+                # Own pending entries first, each once (one left pending as busy is not read again in
+                # a loop): then new ones.
+                cursor = entries[-1][0] if entries else ">"
             for entry_id, fields in entries:
                 await self.handle(entry_id, fields)
             if loop.time() - last_claim > min(5.0, self.claim_idle_ms / 2000):
