@@ -82,7 +82,7 @@ async def record_grants(request: Request) -> HTTPResponse:
 async def deliveries(request: Request) -> HTTPResponse:
     """Dead-lettered and uncertain deliveries (and others by status), newest first."""
     status = request.args.get("status") or "dead"
-    if status not in ("dead", "uncertain", "refused", "sent", "skipped", "retrying"):
+    if status not in ("dead", "uncertain", "replaying", "refused", "sent", "skipped", "retrying", "claimed", "sending"):
         raise ValidationFailed("unknown delivery status", details={"field": "status"})
     rows = await Delivery.filter(status=status).order_by("-id").limit(200)
     return json(
@@ -100,7 +100,7 @@ async def deliveries(request: Request) -> HTTPResponse:
 @openapi.body({"application/json": {"idempotency_key": str}})
 @require_staff(*CASEWORKERS)
 async def replay(request: Request) -> HTTPResponse:
-    """Send a dead or uncertain delivery again."""
+    """Send a dead or uncertain delivery again, once (of two replays at the same time, one wins)."""
     key = json_object(request).get("idempotency_key")
     if not isinstance(key, str) or not await services(request).notifier.replay(key):
         raise NotFound("No dead or uncertain delivery with this key")

@@ -36,6 +36,10 @@ class Delivery(Model):
     status = fields.CharField(max_length=16, db_index=True)
     attempts = fields.IntField(default=0)
     detail = fields.CharField(max_length=256, default="")
+    # The consumer's claim ("claimed", then "sending" just before the WeChat call): only the owner
+    # may send or finish it; a claim older than the claim timeout belongs to a dead consumer.
+    owner = fields.CharField(max_length=64, null=True)
+    claimed_at = fields.DatetimeField(null=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:
@@ -67,6 +71,9 @@ class OutboxMessage(Model):
     event_id = fields.IntField()
     payload: dict[str, Any] = fields.JSONField(default=dict)
     dispatched_at = fields.DatetimeField(null=True, db_index=True)
+    # Which dispatcher's claim put the row into the stream (set together with dispatched_at by one
+    # conditional UPDATE, so of several dispatchers exactly one streams each row).
+    dispatched_by = fields.CharField(max_length=64, null=True)
     # Set when the delivery is finished, whatever its outcome: rows dispatched long ago and still
     # unfinished were lost with Redis and are dispatched again.
     delivered_at = fields.DatetimeField(null=True, db_index=True)

@@ -17,7 +17,7 @@ from app.applications import ApplicationService
 from app.catalog import load_items
 from app.core.workdays import WorkCalendar
 from miniprogram_stub.fake_wechat import create_fake_app
-from models import Delivery, Level, Notification, OutboxMessage, SubscriptionGrant, User
+from models import Delivery, Follower, Level, Notification, OutboxMessage, SubscriptionGrant, User
 from tests.conftest import RunningServer, database_url
 from tests.helpers import ROOT, free_port, scratch_redis, service_env
 from tests.test_applications import SERVICE, seed, uploads
@@ -26,13 +26,16 @@ SUBSCRIBE = "cgi-bin/message/subscribe/send"
 FINISHED = {"sent", "skipped", "refused", "uncertain", "dead"}
 
 
-async def make_applications(count: int) -> list[int]:
+async def make_applications(count: int, follow: bool = False) -> list[int]:
+    """Submitted applications of users who granted the progress template (and follow the official account)."""
     await load_items([dict(i) for i in seed() if i["code"] == SERVICE], "seed")
     service = ApplicationService(WorkCalendar())
     ids = []
     for n in range(count):
         user = await User.create(openid=f"o-worker-{n}", level=Level.L2, id_number_mask="4403**********1232")
         await SubscriptionGrant.create(user_id=user.id, template_id="shengshi-progress-dev", long_term=True)
+        if follow:
+            await Follower.create(openid=f"o-mp-worker-{n}", user_id=user.id, subscribed=True)
         item_materials = await uploads(SERVICE)
         app = await service.create(user, SERVICE, {"n": n}, item_materials)
         ids.append(app.id)

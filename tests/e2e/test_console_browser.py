@@ -58,7 +58,8 @@ async def desk(start_server, browser, request) -> AsyncIterator[Desk]:  # type: 
     await load_items([dict(i) for i in seed()], "seed")
     running = await start_server(mount_fake_wechat=True, rate_limit_enabled=False)
     await create_account("ops-lead", "admin", PASSWORD, running.app.ctx.services.pii)
-    folder = ARTIFACTS / "console"
+    # A module using this fixture names its own folder (ARTIFACT_FOLDER), so that it keeps these screenshots.
+    folder = ARTIFACTS / getattr(request.module, "ARTIFACT_FOLDER", "console")
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")

@@ -98,7 +98,7 @@ async function openTab(name) {
   if (handoffTimer) clearInterval(handoffTimer);
   handoffTimer = null;
   const loaders = { intents: loadIntents, publish: loadDraft, releases: loadReleases, learning: loadClusters,
-                    handoff: loadHandoffs, accounts: loadAccounts, audit: loadAudit };
+                    handoff: loadHandoffs, deliveries: loadDeliveries, accounts: loadAccounts, audit: loadAudit };
   await loaders[name]();
   if (name === "handoff") handoffTimer = setInterval(() => pollHandoff().catch(() => {}), 2000);
 }
@@ -361,6 +361,34 @@ async function sendReply() {
   say("已发送 Sent");
 }
 
+// -- notification deliveries --------------------------------------------------------------
+
+const CHANNELS = { inapp: "站内消息", subscribe: "订阅消息", template: "公众号模板消息" };
+const DELIVERY_STATUS = { uncertain: "可能已发送", dead: "已放弃", replaying: "重发中", retrying: "重试中",
+                          refused: "被拒收", sent: "已发送", skipped: "未发送", claimed: "处理中", sending: "发送中" };
+
+async function loadDeliveries() {
+  const status = $("delivery-status").value;
+  const data = await api("GET", "/deliveries?status=" + encodeURIComponent(status));
+  $("delivery-rows").replaceChildren(...data.items.map((d) => el("tr", { dataset: { key: d.idempotency_key } },
+    el("td", {}, d.idempotency_key), el("td", {}, CHANNELS[d.channel] || d.channel),
+    el("td", {}, DELIVERY_STATUS[d.status] || d.status), el("td", {}, d.attempts), el("td", {}, d.detail),
+    el("td", {}, new Date(d.updated_at).toLocaleString()),
+    el("td", {}, ["uncertain", "dead"].includes(d.status) ? el("button", { type: "button", class: "replay-delivery",
+      onclick: guard(() => replayDelivery(d)) }, "重发 Replay") : null))));
+  if (!data.items.length) $("delivery-rows").replaceChildren(el("tr", {}, el("td", { colspan: "7", class: "muted" }, "暂无 Nothing here")));
+}
+
+async function replayDelivery(d) {
+  const question = d.status === "uncertain"
+    ? "这条消息可能已经送达。已向群众核实未收到，确定重发一次？ It may have arrived already: replay once?"
+    : "确定重发一次？ Replay once?";
+  if (!confirm(question)) return;
+  await api("POST", "/deliveries/replay", { idempotency_key: d.idempotency_key });
+  say(`已安排重发 Replaying ${d.idempotency_key}`);
+  await loadDeliveries();
+}
+
 // -- accounts and audit -----------------------------------------------------------------
 
 async function loadAccounts() {
@@ -423,6 +451,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("handoff-reply-form").addEventListener("submit", guard(sendReply));
   $("account-form").addEventListener("submit", guard(createAccount));
   $("audit-form").addEventListener("submit", guard(loadAudit));
+  $("delivery-form").addEventListener("submit", guard(loadDeliveries));
   if (token) start().catch(() => showLogin());
   else showLogin();
 });
