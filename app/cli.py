@@ -241,7 +241,7 @@ def cmd_staff_create(args: argparse.Namespace) -> int:
     import getpass
     import secrets
 
-    from app.staff import ROLES
+    from app.roles import ROLES
 
     settings = load_settings()
     if args.role not in ROLES:

@@ -10,7 +10,7 @@ from app.applications import OPEN, Actor, application_view, today
 from app.console import audit
 from app.errors import NotFound, RateLimited, Unauthorized, ValidationFailed
 from app.ratelimit import client_ip, rate_limit
-from app.staff import CASEWORKERS, require_staff, staff_login
+from app.staff import require_staff, staff_login
 from handlers.common import json_object
 from models import Application, ApplicationEvent, Delivery, Status
 
@@ -48,7 +48,7 @@ async def login(request: Request) -> HTTPResponse:
 @openapi.parameter("status", str)
 @openapi.parameter("department", str)
 @openapi.parameter("overdue", bool)
-@require_staff()
+@require_staff("applications.read")
 async def queue(request: Request) -> HTTPResponse:
     """The queue, oldest first, filtered by status, department and overdue."""
     query = Application.all()
@@ -71,7 +71,7 @@ async def queue(request: Request) -> HTTPResponse:
 
 
 @bp.get("/applications/<application_id:int>")
-@require_staff()
+@require_staff("applications.read")
 async def application_detail(request: Request, application_id: int) -> HTTPResponse:
     """One application with its timeline."""
     app = await Application.get_or_none(id=application_id)
@@ -83,7 +83,7 @@ async def application_detail(request: Request, application_id: int) -> HTTPRespo
 
 @bp.post("/applications/<application_id:int>/transitions")
 @openapi.body({"application/json": {"to": str, "version": int, "note": str, "missing_materials": list}})
-@require_staff(*CASEWORKERS)
+@require_staff("applications.transition")
 async def transition(request: Request, application_id: int) -> HTTPResponse:
     """Move an application (受理, 补正, 审核, 办结); 409 if it moved since the version you saw."""
     body = json_object(request)
@@ -109,7 +109,7 @@ async def transition(request: Request, application_id: int) -> HTTPResponse:
 
 @bp.get("/deliveries")
 @openapi.parameter("status", str)
-@require_staff()
+@require_staff("deliveries.read")
 async def deliveries(request: Request) -> HTTPResponse:
     """Dead-lettered and uncertain deliveries (and others by status), newest first."""
     status = request.args.get("status") or "dead"
@@ -129,7 +129,7 @@ async def deliveries(request: Request) -> HTTPResponse:
 
 @bp.post("/deliveries/replay")
 @openapi.body({"application/json": {"idempotency_key": str}})
-@require_staff(*CASEWORKERS)
+@require_staff("deliveries.replay")
 async def replay(request: Request) -> HTTPResponse:
     """Send a dead or uncertain delivery again."""
     key = json_object(request).get("idempotency_key")

@@ -1,12 +1,6 @@
 """The operations console's API under /api/v1/admin: accounts, audit, intents, releases, clusters, hand-offs.
 
-Who may do what (a forbidden role gets 403, a citizen token 401):
-
-- ``viewer``: read intents, releases, diffs and clusters.
-- ``editor``: also edit the draft, test, replay, act on clusters.
-- ``publisher``: read, test, replay, publish and roll back.
-- ``agent``: the hand-off desk.
-- ``admin``: everything, and staff accounts and the audit log.
+Who may do what is app/roles.py (a forbidden role gets 403, a citizen token 401).
 """
 
 from __future__ import annotations
@@ -28,13 +22,6 @@ from models import AuditEntry, Handoff, IntentRelease, Staff
 
 bp = Blueprint("console", url_prefix="/admin")
 chat_bp = Blueprint("chat_handoff", url_prefix="/chat")
-
-READERS = ("viewer", "editor", "publisher", "admin")
-EDITORS = ("editor", "admin")
-TESTERS = ("editor", "publisher", "admin")
-PUBLISHERS = ("publisher", "admin")
-AGENTS = ("agent", "admin")
-ADMINS = ("admin",)
 
 
 def _int_arg(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -58,14 +45,14 @@ def _username(request: Request) -> str:
 
 
 @bp.get("/me")
-@require_staff()
+@require_staff("session")
 async def me(request: Request) -> HTTPResponse:
     """The logged-in staff member."""
     return json(accounts.staff_view(request.ctx.staff))
 
 
 @bp.post("/logout")
-@require_staff()
+@require_staff("session")
 async def logout(request: Request) -> HTTPResponse:
     """End this staff session now."""
     await staff_logout(request.app.ctx.redis, str(request.ctx.staff_claims["jti"]))
@@ -77,7 +64,7 @@ async def logout(request: Request) -> HTTPResponse:
 
 
 @bp.get("/staff")
-@require_staff(*ADMINS)
+@require_staff("staff.manage")
 async def staff_list(request: Request) -> HTTPResponse:
     """Every staff account."""
     return json({"items": [accounts.staff_view(s) for s in await Staff.all().order_by("id")]})
@@ -85,7 +72,7 @@ async def staff_list(request: Request) -> HTTPResponse:
 
 @bp.post("/staff")
 @openapi.body({"application/json": {"username": str, "role": str, "password": str, "department": str}})
-@require_staff(*ADMINS)
+@require_staff("staff.manage")
 async def staff_create(request: Request) -> HTTPResponse:
     """Create an account; the generated password (when none is given) and the TOTP secret are shown once."""
     body = json_object(request)
@@ -110,7 +97,7 @@ async def _staff(staff_id: int) -> Staff:
 
 @bp.patch("/staff/<staff_id:int>")
 @openapi.body({"application/json": {"role": str, "is_active": bool}})
-@require_staff(*ADMINS)
+@require_staff("staff.manage")
 async def staff_update(request: Request, staff_id: int) -> HTTPResponse:
     """Change an account's role or disable it."""
     body = json_object(request)
@@ -132,7 +119,7 @@ async def staff_update(request: Request, staff_id: int) -> HTTPResponse:
 
 @bp.post("/staff/<staff_id:int>/password")
 @openapi.body({"application/json": {"password": str}})
-@require_staff(*ADMINS)
+@require_staff("staff.manage")
 async def staff_password(request: Request, staff_id: int) -> HTTPResponse:
     """Set a new password (typed, or generated and shown once)."""
     from app.staff import hash_password
@@ -148,7 +135,7 @@ async def staff_password(request: Request, staff_id: int) -> HTTPResponse:
 
 
 @bp.post("/staff/<staff_id:int>/totp")
-@require_staff(*ADMINS)
+@require_staff("staff.manage")
 async def staff_totp(request: Request, staff_id: int) -> HTTPResponse:
     """A new TOTP secret for an account (shown once, to enrol again)."""
     staff = await _staff(staff_id)
@@ -162,7 +149,7 @@ async def staff_totp(request: Request, staff_id: int) -> HTTPResponse:
 @openapi.parameter("staff", str)
 @openapi.parameter("before_id", int)
 @openapi.parameter("limit", int)
-@require_staff(*ADMINS)
+@require_staff("audit.read")
 async def audit_log(request: Request) -> HTTPResponse:
     """The audit log, newest first (filter by action prefix or staff username; page with before_id)."""
     query = AuditEntry.all()
@@ -184,7 +171,7 @@ async def audit_log(request: Request) -> HTTPResponse:
 
 @bp.get("/intents")
 @openapi.parameter("q", str)
-@require_staff(*READERS)
+@require_staff("intents.read")
 async def intents_list(request: Request) -> HTTPResponse:
     """Every intent of the draft (catalog items and custom intents), filtered by q."""
     state, data = await governance.draft()
@@ -200,7 +187,7 @@ async def intents_list(request: Request) -> HTTPResponse:
 
 
 @bp.get("/intents/<intent_id:str>")
-@require_staff(*READERS)
+@require_staff("intents.read")
 async def intent_detail(request: Request, intent_id: str) -> HTTPResponse:
     """One intent of the draft: phrases, keywords, items, answer template, and the family it belongs to."""
     state, data = await governance.draft()
@@ -229,7 +216,7 @@ def _slice(data: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
 
 @bp.post("/intents")
 @openapi.body({"application/json": {"id": str, "name": str, "items": list, "phrases": list, "keywords": list}})
-@require_staff(*EDITORS)
+@require_staff("intents.edit")
 async def intent_create(request: Request) -> HTTPResponse:
     """A new intent leading to one or more items (in the draft)."""
     body = json_object(request)
@@ -247,7 +234,7 @@ async def intent_create(request: Request) -> HTTPResponse:
 @bp.put("/intents/<intent_id:str>")
 @openapi.body({"application/json": {"name": str, "items": list, "phrases": list, "keywords": list,
                                     "answer_template": str}})  # fmt: skip
-@require_staff(*EDITORS)
+@require_staff("intents.edit")
 async def intent_update(request: Request, intent_id: str) -> HTTPResponse:
     """Replace some of an intent's fields in the draft."""
     body = json_object(request)
@@ -259,7 +246,7 @@ async def intent_update(request: Request, intent_id: str) -> HTTPResponse:
 
 @bp.post("/intents/<intent_id:str>/phrases")
 @openapi.body({"application/json": {"text": str}})
-@require_staff(*EDITORS)
+@require_staff("intents.edit")
 async def intent_add_phrase(request: Request, intent_id: str) -> HTTPResponse:
     """Add one training phrase to an intent in the draft."""
     text = json_object(request).get("text")
@@ -274,14 +261,14 @@ async def intent_add_phrase(request: Request, intent_id: str) -> HTTPResponse:
 
 
 @bp.delete("/intents/<intent_id:str>")
-@require_staff(*EDITORS)
+@require_staff("intents.edit")
 async def intent_delete(request: Request, intent_id: str) -> HTTPResponse:
     """Remove a custom intent from the draft."""
     return json(await _edit(request, "intent.delete", intent_id, lambda d: intent_data.delete_intent(d, intent_id)))
 
 
 @bp.get("/synonyms")
-@require_staff(*READERS)
+@require_staff("intents.read")
 async def synonyms(request: Request) -> HTTPResponse:
     """The draft's synonyms and the tokenizer's user dictionary."""
     state, data = await governance.draft()
@@ -291,7 +278,7 @@ async def synonyms(request: Request) -> HTTPResponse:
 
 @bp.put("/synonyms/<word:str>")
 @openapi.body({"application/json": {"values": list}})
-@require_staff(*EDITORS)
+@require_staff("intents.edit")
 async def synonym_set(request: Request, word: str) -> HTTPResponse:
     """Set what a word people use means in official words."""
     values = json_object(request).get("values")
@@ -300,7 +287,7 @@ async def synonym_set(request: Request, word: str) -> HTTPResponse:
 
 
 @bp.delete("/synonyms/<word:str>")
-@require_staff(*EDITORS)
+@require_staff("intents.edit")
 async def synonym_delete(request: Request, word: str) -> HTTPResponse:
     """Remove a synonym from the draft."""
     word = unquote(word)
@@ -309,7 +296,7 @@ async def synonym_delete(request: Request, word: str) -> HTTPResponse:
 
 @bp.put("/dictionary")
 @openapi.body({"application/json": {"words": list}})
-@require_staff(*EDITORS)
+@require_staff("intents.edit")
 async def dictionary_set(request: Request) -> HTTPResponse:
     """Replace the words the tokenizer keeps whole."""
     words = json_object(request).get("words")
@@ -317,7 +304,7 @@ async def dictionary_set(request: Request) -> HTTPResponse:
 
 
 @bp.get("/families")
-@require_staff(*READERS)
+@require_staff("intents.read")
 async def families(request: Request) -> HTTPResponse:
     """The draft's intent families: a question and its options."""
     state, data = await governance.draft()
@@ -326,7 +313,7 @@ async def families(request: Request) -> HTTPResponse:
 
 @bp.put("/families/<family_id:str>")
 @openapi.body({"application/json": {"name": str, "question": str, "options": list}})
-@require_staff(*EDITORS)
+@require_staff("intents.edit")
 async def family_set(request: Request, family_id: str) -> HTTPResponse:
     """Create or replace a family in the draft."""
     body = json_object(request)
@@ -337,7 +324,7 @@ async def family_set(request: Request, family_id: str) -> HTTPResponse:
 
 
 @bp.delete("/families/<family_id:str>")
-@require_staff(*EDITORS)
+@require_staff("intents.edit")
 async def family_delete(request: Request, family_id: str) -> HTTPResponse:
     """Remove a family from the draft."""
     return json(await _edit(request, "family.delete", family_id, lambda d: intent_data.delete_family(d, family_id)))
@@ -347,7 +334,7 @@ async def family_delete(request: Request, family_id: str) -> HTTPResponse:
 
 
 @bp.get("/draft")
-@require_staff(*READERS)
+@require_staff("intents.read")
 async def draft_status(request: Request) -> HTTPResponse:
     """The draft's version, the release it started from, and what differs from the live release."""
     state, data = await governance.draft()
@@ -367,7 +354,7 @@ async def draft_status(request: Request) -> HTTPResponse:
 
 
 @bp.delete("/draft")
-@require_staff(*EDITORS)
+@require_staff("intents.edit")
 async def draft_discard(request: Request) -> HTTPResponse:
     """Throw the draft away (it becomes the live release again)."""
     state, _ = await governance.draft()
@@ -379,7 +366,7 @@ async def draft_discard(request: Request) -> HTTPResponse:
 
 @bp.post("/intents/test")
 @openapi.body({"application/json": {"text": str}})
-@require_staff(*TESTERS)
+@require_staff("intents.test")
 async def intents_test(request: Request) -> HTTPResponse:
     """Run the draft engine on a text: the reply, ranked candidates with scores, and the matched tokens."""
     body = json_object(request)
@@ -397,7 +384,7 @@ async def intents_test(request: Request) -> HTTPResponse:
 
 @bp.post("/intents/replay")
 @openapi.body({"application/json": {"limit": int}})
-@require_staff(*TESTERS)
+@require_staff("intents.test")
 async def intents_replay(request: Request) -> HTTPResponse:
     """Replay the draft on the last logged questions and the development set: changed answers, accuracy."""
     body = json_object(request) if request.body else {}
@@ -410,7 +397,7 @@ async def intents_replay(request: Request) -> HTTPResponse:
 
 @bp.post("/intents/publish")
 @openapi.body({"application/json": {"note": str}})
-@require_staff(*PUBLISHERS)
+@require_staff("intents.publish")
 async def intents_publish(request: Request) -> HTTPResponse:
     """Publish the replayed draft as a new immutable release; every worker reloads."""
     body = json_object(request) if request.body else {}
@@ -426,7 +413,7 @@ async def intents_publish(request: Request) -> HTTPResponse:
 
 
 @bp.get("/releases")
-@require_staff(*READERS)
+@require_staff("intents.read")
 async def releases(request: Request) -> HTTPResponse:
     """Every release, newest first, and which one is live."""
     state = await governance.ensure_initialised()
@@ -437,7 +424,7 @@ async def releases(request: Request) -> HTTPResponse:
 @bp.get("/releases/diff")
 @openapi.parameter("from", int)
 @openapi.parameter("to", str)
-@require_staff(*READERS)
+@require_staff("intents.read")
 async def releases_diff(request: Request) -> HTTPResponse:
     """What changed between two releases (``to`` may be ``draft``; both default to the live release)."""
     state, draft_data = await governance.draft()
@@ -454,7 +441,7 @@ async def releases_diff(request: Request) -> HTTPResponse:
 
 
 @bp.get("/releases/<number:int>")
-@require_staff(*READERS)
+@require_staff("intents.read")
 async def release_detail(request: Request, number: int) -> HTTPResponse:
     """One release with its data."""
     state = await governance.ensure_initialised()
@@ -463,7 +450,7 @@ async def release_detail(request: Request, number: int) -> HTTPResponse:
 
 
 @bp.post("/releases/<number:int>/rollback")
-@require_staff(*PUBLISHERS)
+@require_staff("intents.publish")
 async def release_rollback(request: Request, number: int) -> HTTPResponse:
     """Make an earlier release live again; every worker reloads."""
     previous, current = await governance.rollback(request.app.ctx.redis, number, _username(request))
@@ -477,7 +464,7 @@ async def release_rollback(request: Request, number: int) -> HTTPResponse:
 
 @bp.get("/clusters")
 @openapi.parameter("days", int)
-@require_staff(*READERS)
+@require_staff("intents.read")
 async def clusters(request: Request) -> HTTPResponse:
     """Unmatched, fallback and unhelpful-rated questions, grouped into clusters of similar ones with counts."""
     days = _int_arg(request, "days", 30, 1, 365)
@@ -487,7 +474,7 @@ async def clusters(request: Request) -> HTTPResponse:
 @bp.post("/clusters/<cluster_id:str>/resolve")
 @openapi.body({"application/json": {"decision": str, "intent_id": str, "word": str, "values": list, "name": str,
                                     "items": list, "texts": list}})  # fmt: skip
-@require_staff(*EDITORS)
+@require_staff("intents.edit")
 async def cluster_resolve(request: Request, cluster_id: str) -> HTTPResponse:
     """Turn a cluster into training phrases, a synonym or a new intent (in the draft), or dismiss it."""
     body = json_object(request)
@@ -511,7 +498,7 @@ async def cluster_resolve(request: Request, cluster_id: str) -> HTTPResponse:
 
 @bp.get("/handoffs")
 @openapi.parameter("status", str)
-@require_staff(*AGENTS)
+@require_staff("handoffs")
 async def handoffs(request: Request) -> HTTPResponse:
     """Handed-off chats: queued and active by default, oldest first."""
     status = request.args.get("status") or "open"
@@ -526,7 +513,7 @@ async def handoffs(request: Request) -> HTTPResponse:
 
 @bp.get("/handoffs/<handoff_id:int>")
 @openapi.parameter("after", int)
-@require_staff(*AGENTS)
+@require_staff("handoffs")
 async def handoff_detail(request: Request, handoff_id: int) -> HTTPResponse:
     """One hand-off with its case context and transcript (messages after ``after``)."""
     desk = request.app.ctx.handoffs
@@ -536,7 +523,7 @@ async def handoff_detail(request: Request, handoff_id: int) -> HTTPResponse:
 
 
 @bp.post("/handoffs/<handoff_id:int>/claim")
-@require_staff(*AGENTS)
+@require_staff("handoffs")
 async def handoff_claim(request: Request, handoff_id: int) -> HTTPResponse:
     """Take a queued chat (409 if another agent took it)."""
     handoff = await request.app.ctx.handoffs.claim(handoff_id, request.ctx.staff)
@@ -547,7 +534,7 @@ async def handoff_claim(request: Request, handoff_id: int) -> HTTPResponse:
 
 @bp.post("/handoffs/<handoff_id:int>/messages")
 @openapi.body({"application/json": {"text": str}})
-@require_staff(*AGENTS)
+@require_staff("handoffs")
 async def handoff_reply(request: Request, handoff_id: int) -> HTTPResponse:
     """Reply to the citizen in their chat."""
     message = await request.app.ctx.handoffs.reply(handoff_id, request.ctx.staff, json_object(request).get("text"))
@@ -558,7 +545,7 @@ async def handoff_reply(request: Request, handoff_id: int) -> HTTPResponse:
 
 @bp.post("/handoffs/<handoff_id:int>/release")
 @openapi.body({"application/json": {"close": bool}})
-@require_staff(*AGENTS)
+@require_staff("handoffs")
 async def handoff_release(request: Request, handoff_id: int) -> HTTPResponse:
     """Hand the chat back to the assistant, or close it (``close: true``)."""
     body = json_object(request) if request.body else {}

@@ -11,7 +11,8 @@ from tortoise.exceptions import IntegrityError
 
 from app.console import totp
 from app.errors import Conflict, ValidationFailed
-from app.staff import ROLES, hash_password
+from app.roles import ROLES
+from app.staff import hash_password
 from models import Staff
 
 MIN_PASSWORD = 12
