@@ -24,6 +24,7 @@ from tortoise.exceptions import IntegrityError
 
 from app.errors import BadRequest, Conflict, RateLimited, ServiceUnavailable, Unauthorized, ValidationFailed
 from app.identity import IdentityProvider, IdentityResult, IdentityUnavailable
+from app.push import end_login
 from app.security.idcard import InvalidIdNumber, normalise_id_number, normalise_name
 from app.security.pii import PiiCipher, mask_id_number, mask_name, mask_phone
 from app.security.tokens import ACCESS_TTL_S, REFRESH_TTL_S, InvalidToken, TokenService
@@ -161,6 +162,8 @@ class AuthService:
     async def _mark_family_revoked(self, family: str) -> None:
         # Access tokens live 15 minutes; remembering the revoked family a little longer ends them all now.
         await self.redis.set(f"shengshi:revoked_family:{family}", "1", ex=ACCESS_TTL_S + 60)
+        # Its WebSockets close too, on whichever worker holds them.
+        await end_login(self.redis, family)
 
     def _decode(self, token: str, typ: str) -> dict[str, Any]:
         try:

@@ -11,7 +11,7 @@ from sanic_ext import openapi
 from app.assistant import MAX_TEXT_LENGTH
 from app.errors import ValidationFailed
 from app.guards import bearer_token
-from app.ratelimit import rate_limit
+from app.ratelimit import CHAT, enforce, user_or_ip
 from handlers.common import json_object
 
 bp = Blueprint("chat")
@@ -42,13 +42,14 @@ def chat_text(body: dict[str, Any]) -> str:
 
 @bp.post("/chat")
 @openapi.body({"application/json": {"text": str, "session_id": str}})
-@rate_limit("chat", limit=60, per=60)
 async def chat(request: Request) -> HTTPResponse:
     """Ask the assistant; answers the action, the reply, ranked items, quick replies and cards."""
+    # Who asks first: a logged-in user has a window of their own, an anonymous caller shares the client's.
+    user_id = await optional_user_id(request)
+    await enforce(request.app, CHAT, user_or_ip(request))
     body = json_object(request)
     text = chat_text(body)
     session_id = body.get("session_id")
-    user_id = await optional_user_id(request)
     turn = await request.app.ctx.chat.chat(
         text, session_id if isinstance(session_id, str) else None, user_id=user_id, channel="http"
     )
