@@ -8,7 +8,8 @@ in Redis, with a TTL. A refresh token used twice revokes its whole family.
 Real name: the ID number is checked locally (shape, birth date, region, check
 digit), then by the identity authority; name and number are stored encrypted,
 with masks for display and an HMAC blind index that binds one number to one
-account. Five failed checks a day lock the user out until the next day.
+account. Five failed checks a day lock the user out until the next day; a number
+bound to another account counts and answers as a mismatch.
 """
 
 from __future__ import annotations
@@ -22,7 +23,15 @@ from zoneinfo import ZoneInfo
 
 from tortoise.exceptions import IntegrityError
 
-from app.errors import BadRequest, Conflict, RateLimited, ServiceUnavailable, Unauthorized, ValidationFailed
+from app.errors import (
+    BadRequest,
+    Conflict,
+    RateLimited,
+    ServiceUnavailable,
+    ShengshiError,
+    Unauthorized,
+    ValidationFailed,
+)
 from app.identity import IdentityProvider, IdentityResult, IdentityUnavailable
 from app.push import end_login
 from app.security.idcard import InvalidIdNumber, normalise_id_number, normalise_name
@@ -202,28 +211,17 @@ class AuthService:
             raise self._locked_out()
 
         index = self.pii.blind_index(id_number, FIELD_ID)
-        if await User.filter(id_number_index=index).exclude(id=user.id).exists():
-            raise Conflict("This ID number is already bound to another WeChat account", code="id_number_bound")
-
+        # A number bound to another account is a failed attempt answered like any mismatch (and after
+        # the same authority call): the answer must not tell whether a number is registered here.
+        bound_elsewhere = await User.filter(id_number_index=index).exclude(id=user.id).exists()
         try:
             result = await self.identity.check(name, id_number)
         except IdentityUnavailable:
             raise ServiceUnavailable(
                 "Identity verification is unavailable now; try again later", code="identity_unavailable"
             ) from None
-        if result is not IdentityResult.MATCH:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.incr(failures_key)
-                pipe.expireat(failures_key, self._next_midnight())
-                count, _ = await pipe.execute()
-            remaining = MAX_REAL_NAME_FAILURES - int(count)
-            if remaining <= 0:
-                raise self._locked_out()
-            raise ValidationFailed(
-                f"姓名与身份证号码不一致，请核对后重试（今日还可尝试{remaining}次）",
-                code="identity_mismatch",
-                details={"remaining_attempts": remaining},
-            )
+        if bound_elsewhere or result is not IdentityResult.MATCH:
+            raise await self._failed_attempt(failures_key)
 
         user.real_name_enc = self.pii.encrypt(name, FIELD_NAME)
         user.real_name_mask = mask_name(name)
@@ -235,11 +233,25 @@ class AuthService:
         try:
             await user.save()
         except IntegrityError:
-            raise Conflict(
-                "This ID number is already bound to another WeChat account", code="id_number_bound"
-            ) from None
+            # Another account bound the number meanwhile: the same answer as above.
+            raise await self._failed_attempt(failures_key) from None
         await self.redis.delete(failures_key)
         return user
+
+    async def _failed_attempt(self, failures_key: str) -> ShengshiError:
+        """Count a failed real-name attempt; the error to answer (a mismatch, or the day's lock)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(failures_key)
+            pipe.expireat(failures_key, self._next_midnight())
+            count, _ = await pipe.execute()
+        remaining = MAX_REAL_NAME_FAILURES - int(count)
+        if remaining <= 0:
+            return self._locked_out()
+        return ValidationFailed(
+            f"姓名与身份证号码不一致，请核对后重试（今日还可尝试{remaining}次）",
+            code="identity_mismatch",
+            details={"remaining_attempts": remaining},
+        )
 
     def _failures_key(self, user_id: int) -> str:
         return f"shengshi:realname_failures:{user_id}:{dt.datetime.now(CHINA).date().isoformat()}"
