@@ -309,7 +309,7 @@ def cmd_staff_create(args: argparse.Namespace) -> int:
     import getpass
     import secrets
 
-    from app.console.staff import ROLES
+    from app.console.roles import ROLES
 
     settings = load_settings()
     if args.role not in ROLES:

@@ -9,7 +9,7 @@ from sanic_ext import openapi
 from app.applications import OPEN, Actor, application_view, today
 from app.auth.guards import require_user
 from app.console import audit
-from app.console.staff import CASEWORKERS, require_staff
+from app.console.staff import require_staff
 from app.core.errors import NotFound, ValidationFailed
 from app.services import services
 from handlers.common import audit_context, json_object
@@ -89,7 +89,7 @@ async def resubmit(request: Request, application_id: int) -> HTTPResponse:
 @openapi.parameter("status", str)
 @openapi.parameter("department", str)
 @openapi.parameter("overdue", bool)
-@require_staff()
+@require_staff("applications.read")
 async def queue(request: Request) -> HTTPResponse:
     """The queue, oldest first, filtered by status, department and overdue."""
     query = Application.all()
@@ -112,7 +112,7 @@ async def queue(request: Request) -> HTTPResponse:
 
 
 @admin_bp.get("/applications/<application_id:int>")
-@require_staff()
+@require_staff("applications.read")
 async def staff_application_detail(request: Request, application_id: int) -> HTTPResponse:
     """One application with its timeline."""
     app = await Application.get_or_none(id=application_id)
@@ -124,7 +124,7 @@ async def staff_application_detail(request: Request, application_id: int) -> HTT
 
 @admin_bp.post("/applications/<application_id:int>/transitions")
 @openapi.body({"application/json": {"to": str, "version": int, "note": str, "missing_materials": list}})
-@require_staff(*CASEWORKERS)
+@require_staff("applications.transition")
 async def transition(request: Request, application_id: int) -> HTTPResponse:
     """Move an application (受理, 补正, 审核, 办结); 409 if it moved since the version you saw."""
     body = json_object(request)

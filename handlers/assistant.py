@@ -12,7 +12,7 @@ from app.assistant.service import MAX_TEXT_LENGTH
 from app.auth.guards import bearer_token
 from app.console import learning
 from app.core.errors import NotFound, ValidationFailed
-from app.core.ratelimit import rate_limit
+from app.core.ratelimit import CHAT, enforce, user_or_ip
 from app.services import services
 from handlers.common import int_arg, json_object
 from models import Handoff
@@ -45,13 +45,14 @@ def chat_text(body: dict[str, Any]) -> str:
 
 @bp.post("/chat")
 @openapi.body({"application/json": {"text": str, "session_id": str}})
-@rate_limit("chat", limit=60, per=60)
 async def chat(request: Request) -> HTTPResponse:
     """Ask the assistant; answers the action, the reply, ranked items, quick replies and cards."""
+    # Who asks first: a logged-in user has a window of their own, an anonymous caller shares the client's.
+    user_id = await optional_user_id(request)
+    await enforce(request.app, CHAT, user_or_ip(request))
     body = json_object(request)
     text = chat_text(body)
     session_id = body.get("session_id")
-    user_id = await optional_user_id(request)
     turn = await services(request).chat.chat(
         text, session_id if isinstance(session_id, str) else None, user_id=user_id, channel="http"
     )

@@ -15,6 +15,9 @@ from handlers.common import json_object
 
 bp = Blueprint("auth")
 
+# Every real-name request counts, invalid ones too (only identity failures count towards the day's lock).
+REAL_NAME_PER_USER, REAL_NAME_PER_CLIENT, REAL_NAME_WINDOW_S = 10, 60, 3600
+
 
 def _string(body: dict, field: str, max_length: int = 256) -> str:
     value = body.get(field)
@@ -53,7 +56,9 @@ async def logout(request: Request) -> HTTPResponse:
 
 @bp.post("/auth/real-name")
 @openapi.body({"application/json": {"name": str, "id_number": str}})
+@rate_limit("real-name-client", limit=REAL_NAME_PER_CLIENT, per=REAL_NAME_WINDOW_S, key=client_ip)
 @require_user()
+@rate_limit("real-name", limit=REAL_NAME_PER_USER, per=REAL_NAME_WINDOW_S)
 async def real_name(request: Request) -> HTTPResponse:
     """Verify name and resident ID number; lifts the user to level L2."""
     body = json_object(request)

@@ -55,7 +55,7 @@ async def my_rating(request: Request, application_id: int) -> HTTPResponse:
 @admin_bp.get("/ratings")
 @openapi.parameter("department", str)
 @openapi.parameter("service_code", str)
-@require_staff()
+@require_staff("ratings.read")
 async def rating_report(request: Request) -> HTTPResponse:
     """Ratings per item and per department (worst average first) with the latest comments."""
     return json(

@@ -8,7 +8,7 @@ from sanic_ext import openapi
 
 from app.auth.guards import require_user
 from app.console import audit
-from app.console.staff import CASEWORKERS, require_staff
+from app.console.staff import require_staff
 from app.core.errors import NotFound, ValidationFailed
 from app.notifications import inbox
 from app.notifications.notifier import notification_view
@@ -78,7 +78,7 @@ async def record_grants(request: Request) -> HTTPResponse:
 
 @admin_bp.get("/deliveries")
 @openapi.parameter("status", str)
-@require_staff()
+@require_staff("deliveries.read")
 async def deliveries(request: Request) -> HTTPResponse:
     """Dead-lettered and uncertain deliveries (and others by status), newest first."""
     status = request.args.get("status") or "dead"
@@ -98,7 +98,7 @@ async def deliveries(request: Request) -> HTTPResponse:
 
 @admin_bp.post("/deliveries/replay")
 @openapi.body({"application/json": {"idempotency_key": str}})
-@require_staff(*CASEWORKERS)
+@require_staff("deliveries.replay")
 async def replay(request: Request) -> HTTPResponse:
     """Send a dead or uncertain delivery again, once (of two replays at the same time, one wins)."""
     key = json_object(request).get("idempotency_key")

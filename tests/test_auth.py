@@ -183,14 +183,64 @@ async def test_unknown_person_is_refused(http: httpx.AsyncClient, seen: list[str
     assert response.status_code == 400 and response.json()["error"]["code"] == "identity_mismatch"
 
 
+def _answer(response: httpx.Response) -> tuple[int, dict[str, Any]]:
+    """Status and error body, without the request id (the one thing two identical answers differ in)."""
+    error = dict(response.json()["error"])
+    error.pop("request_id", None)
+    return response.status_code, error
+
+
 async def test_one_id_number_binds_one_account(http: httpx.AsyncClient, seen: list[str]) -> None:
-    first, second = citizen(http, seen), citizen(http, seen)
+    first, second, third = citizen(http, seen), citizen(http, seen), citizen(http, seen)
     await first.login("grace.1")
     await second.login("heidi.1")
+    await third.login("hank.1")
     body = {"name": "李四", "id_number": "440306199003071232"}
     assert (await first.call("POST", "/api/v1/auth/real-name", json=body)).status_code == 200
+    # The right name with a number bound to another account answers exactly as a wrong name does,
+    # so nobody learns whether a number is registered here.
     duplicate = await second.call("POST", "/api/v1/auth/real-name", json=body)
-    assert duplicate.status_code == 409 and duplicate.json()["error"]["code"] == "id_number_bound"
+    mismatch = await third.call("POST", "/api/v1/auth/real-name", json={"name": "王大明", "id_number": PEOPLE[2][1]})
+    assert _answer(duplicate) == _answer(mismatch)
+    assert duplicate.status_code == 400 and duplicate.json()["error"]["code"] == "identity_mismatch"
+    # And it counts: the fifth try of the day locks, whatever number comes next.
+    remaining = [duplicate.json()["error"]["details"]["remaining_attempts"]]
+    for _ in range(3):
+        again = await second.call("POST", "/api/v1/auth/real-name", json=body)
+        remaining.append(again.json()["error"]["details"]["remaining_attempts"])
+    assert remaining == [4, 3, 2, 1]
+    locked = await second.call("POST", "/api/v1/auth/real-name", json=body)
+    assert locked.status_code == 429 and locked.json()["error"]["code"] == "real_name_locked"
+    own = await second.call("POST", "/api/v1/auth/real-name", json={"name": PEOPLE[2][0], "id_number": PEOPLE[2][1]})
+    assert own.status_code == 429
+    assert (await User.get(id=second.user["id"])).level == "L1"
+
+
+async def test_real_name_is_rate_limited_per_user_and_per_client(http: httpx.AsyncClient, seen: list[str]) -> None:
+    from handlers.auth import REAL_NAME_PER_CLIENT, REAL_NAME_PER_USER
+
+    # Invalid check digits never reach the daily count, but they count here.
+    junk = {"name": "李四", "id_number": "440306199003071233"}
+    prober = citizen(http, seen)
+    await prober.login("prober.1")
+    statuses = [(await prober.call("POST", "/api/v1/auth/real-name", json=junk)).status_code
+                for _ in range(REAL_NAME_PER_USER + 1)]  # fmt: skip
+    assert statuses == [400] * REAL_NAME_PER_USER + [429]
+    # Accounts of one client share the client's window.
+    sent = REAL_NAME_PER_USER + 1
+    n = 0
+    while sent < REAL_NAME_PER_CLIENT:
+        helper = citizen(http, seen)
+        await helper.login(f"helper{n}.1")
+        n += 1
+        for _ in range(min(REAL_NAME_PER_USER, REAL_NAME_PER_CLIENT - sent)):
+            assert (await helper.call("POST", "/api/v1/auth/real-name", json=junk)).status_code == 400
+            sent += 1
+    fresh = citizen(http, seen)
+    await fresh.login("fresh.1")
+    over = await fresh.call("POST", "/api/v1/auth/real-name", json={"name": PEOPLE[1][0], "id_number": PEOPLE[1][1]})
+    assert over.status_code == 429 and over.json()["error"]["code"] == "rate_limited"
+    assert 0 < int(over.headers["retry-after"]) <= 3600
 
 
 async def test_five_failures_lock_until_tomorrow(http: httpx.AsyncClient, seen: list[str]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 
 from app.console import totp
 from app.console.accounts import create_account
+from app.console.roles import PERMISSIONS, PUBLIC_ROUTES
 from models import AuditEntry, Staff, StaffLoginAttempts
 from tests.helpers import ROOT, service_env
 
@@ -148,6 +150,13 @@ MATRIX: list[tuple[str, str, Any, set[str]]] = [
     ("POST", "/api/v1/admin/staff", {"username": "made-by-x", "role": "viewer"}, {"admin"}),
     ("GET", "/api/v1/admin/audit", None, {"admin"}),
     ("POST", "/api/v1/admin/applications/999/transitions", {"to": "accepted", "version": 1}, {"clerk", "admin"}),
+    # Citizens' applications and the deliveries that name them: only the roles whose job they are.
+    ("GET", "/api/v1/admin/applications", None, {"clerk", "admin"}),
+    ("GET", "/api/v1/admin/applications/999", None, {"clerk", "admin"}),
+    ("GET", "/api/v1/admin/deliveries", None, {"clerk", "admin"}),
+    ("POST", "/api/v1/admin/deliveries/replay", {"idempotency_key": "x"}, {"clerk", "admin"}),
+    ("GET", "/api/v1/admin/ratings", None, set(ROLES)),
+    ("GET", "/api/v1/admin/me", None, set(ROLES)),
 ]
 
 
@@ -189,6 +198,56 @@ async def test_each_role_gets_403_outside_its_rights_and_each_write_is_audited(c
     audit = (await http.get("/api/v1/admin/audit", headers=tokens["admin"], params={"action": "synonym"})).json()
     assert audit["items"] and all(i["action"].startswith("synonym") for i in audit["items"])
     assert {"staff", "action", "target", "before", "after", "at"} <= set(audit["items"][0])
+
+
+# Parameters of routes walked with every role: nothing by these ids or names exists.
+SAMPLE_PARAMS = {"int": "999999", "str": "no-such-thing"}
+# Bodies that keep an allowed call cheap: a replay with a bad limit stops before running the engines.
+SAMPLE_BODIES = {("POST", "/api/v1/admin/intents/replay"): {"limit": -1}}
+
+
+def staff_routes(app: Any) -> list[tuple[str, str, str]]:
+    """Every (method, path with sample parameters, permission) under /api/v1/admin; logging out last."""
+    found = []
+    for route in app.router.routes:
+        path = "/" + route.path
+        if not path.startswith("/api/v1/admin/"):
+            continue
+        for method in route.methods:
+            # OPTIONS answers are Sanic's own (they never reach a handler); logging in needs no token.
+            if method in ("OPTIONS", "HEAD") or (method, path) in PUBLIC_ROUTES:
+                continue
+            permission = getattr(route.handler, "staff_permission", None)
+            assert permission in PERMISSIONS, f"{method} {path} names no permission of app/roles.py"
+            sample = re.sub(r"<\w+(?::(\w+))?>", lambda m: SAMPLE_PARAMS[m.group(1) or "str"], path)
+            found.append((method, sample, permission))
+    return sorted(found, key=lambda r: (r[1] == "/api/v1/admin/logout", r[1], r[0]))
+
+
+async def test_every_staff_route_follows_the_role_table(console) -> None:  # type: ignore[no-untyped-def]
+    running, http = console
+    tokens = {role: await staff_token(http, running.app, f"walk-{role}", role) for role in ROLES}
+    routes = staff_routes(running.app)
+    assert len(routes) >= 43 and {p for _, _, p in routes} == set(PERMISSIONS)
+    for method, path, permission in routes:
+        body = SAMPLE_BODIES.get((method, path), {})
+        for role in ROLES:
+            response = await http.request(method, path, headers=tokens[role], json=body)
+            if role in PERMISSIONS[permission]:
+                assert response.status_code not in (401, 403), (method, path, role, response.text)
+                assert response.status_code < 500, (method, path, role, response.text)
+            else:
+                assert response.status_code == 403, (method, path, role, response.text)
+                assert response.json()["error"]["code"] == "role_forbidden"
+    # Least privilege where citizens' data is: applications and deliveries for clerks and admins only.
+    for permission in ("applications.read", "applications.transition", "deliveries.read", "deliveries.replay"):
+        assert PERMISSIONS[permission] == {"clerk", "admin"}
+    # The table the console documents is this one.
+    documented = (ROOT / "docs" / "console.md").read_text(encoding="utf-8")
+    for permission, roles in PERMISSIONS.items():
+        row = next((line for line in documented.splitlines() if line.startswith(f"| `{permission}` |")), "")
+        assert row, f"docs/console.md has no row for {permission}"
+        assert {r for r in ROLES if f"`{r}`" in row.split("|")[2]} == roles, row
 
 
 async def test_admins_manage_accounts(console) -> None:  # type: ignore[no-untyped-def]

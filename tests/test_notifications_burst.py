@@ -21,8 +21,8 @@ from app.notifications.notifier import FINISHED, STREAM
 from models import Delivery, Notification, OutboxMessage, Staff
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, RunningServer
 from tests.helpers import free_port, service_env, start_service, wait_for_http
-from tests.test_notifications_worker import fake, make_applications, start_worker  # noqa: F401 - fake: the fixture
 from tests.test_notifications_exactly_once import SUBSCRIBE, TEMPLATE, once_each
+from tests.test_notifications_worker import fake, make_applications, start_worker  # noqa: F401 - fake: the fixture
 
 pytestmark = [
     pytest.mark.slow,

@@ -21,6 +21,7 @@ from app.assistant.releases import RELOAD_CHANNEL, ReleaseSwitcher, build_from_d
 from app.assistant.sessions import SESSION_TTL_S
 from app.citizen import is_elder
 from app.core.background import keep_running, listen
+from app.core.security.pii import mask_personal_numbers
 from intents.dialog import Assistant
 from intents.text import normalise
 from models import UnmatchedQuestion
@@ -114,9 +115,12 @@ class ChatService:
     ) -> ChatTurn:
         """One turn; ``reply_to`` is where an agent's replies go on channels without a socket (an openid)."""
         state, session_id = await self._load(session_id, user_id)
+        # The engine reads the message as typed; what is kept (transcripts, the questions logged for
+        # replays and learning) has its ID, mobile and bank card numbers masked.
+        kept = mask_personal_numbers(text)
         if self.hooks is not None:
             # A chat handed to a person: the message goes to the agent, not the engine.
-            held = await self.hooks.intercept(text, session_id, channel=channel, user_id=user_id)
+            held = await self.hooks.intercept(kept, session_id, channel=channel, user_id=user_id)
             if held is not None:
                 return ChatTurn(session_id, {"session_id": session_id, **held}, "handoff")
         assistant = await self.engine()
@@ -134,11 +138,11 @@ class ChatService:
         new_state["user_id"] = user_id
         if self.hooks is not None:
             body = await self.hooks.after_turn(
-                text, body, new_state, session_id, channel=channel, user_id=user_id, reply_to=reply_to
+                kept, body, new_state, session_id, channel=channel, user_id=user_id, reply_to=reply_to
             )
         await sessions.save_state(self.redis, session_id, new_state)
         if reply.action == "fallback":
-            await self._record_unmatched(text, reply.action, channel)
+            await self._record_unmatched(kept, reply.action, channel)
         action = "handoff" if "handoff" in body else str(body.get("action", reply.action))
         return ChatTurn(session_id, {"session_id": session_id, **body}, action)
 

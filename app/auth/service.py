@@ -8,7 +8,8 @@ in Redis, with a TTL. A refresh token used twice revokes its whole family.
 Real name: the ID number is checked locally (shape, birth date, region, check
 digit), then by the identity authority; name and number are stored encrypted,
 with masks for display and an HMAC blind index that binds one number to one
-account. Five failed checks a day lock the user out until the next day.
+account. Five failed checks a day lock the user out until the next day; a number
+bound to another account counts and answers as a mismatch.
 
 Security state lives in the database, Redis only caches it: a logout or a revoked family is
 ``refresh_tokens.revoked_at`` (the cache of ``shengshi:session:<family>`` is refilled from it
@@ -30,11 +31,20 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 
 from app.auth.identity import IdentityProvider, IdentityResult, IdentityUnavailable
-from app.core.errors import BadRequest, Conflict, RateLimited, ServiceUnavailable, Unauthorized, ValidationFailed
+from app.core.errors import (
+    BadRequest,
+    Conflict,
+    RateLimited,
+    ServiceUnavailable,
+    ShengshiError,
+    Unauthorized,
+    ValidationFailed,
+)
 from app.core.security.idcard import InvalidIdNumber, normalise_id_number, normalise_name
 from app.core.security.pii import PiiCipher, mask_id_number, mask_name, mask_phone
 from app.core.security.tokens import ACCESS_TTL_S, REFRESH_TTL_S, InvalidToken, TokenService
 from app.core.wechat import WeChatError, WeChatGateway
+from app.notifications.push import end_login
 from models import Level, RealNameAttempts, RefreshToken, User
 
 log = logging.getLogger("shengshi.auth")
@@ -176,6 +186,8 @@ class AuthService:
     async def _mark_family_revoked(self, family: str) -> None:
         # The database already says so; the cache must not keep answering "live" until it expires.
         await self.redis.set(SESSION_STATE_PREFIX + family, "revoked", ex=ACCESS_TTL_S + 60)
+        # Its WebSockets close too, on whichever worker holds them.
+        await end_login(self.redis, family)
 
     async def family_revoked(self, family: str) -> bool:
         """Whether the login ``family`` was logged out or revoked: the cache, else the database."""
@@ -227,8 +239,9 @@ class AuthService:
             raise self._locked_out()
 
         index = self.pii.blind_index(id_number, FIELD_ID)
-        if await User.filter(id_number_index=index).exclude(id=user.id).exists():
-            raise Conflict("This ID number is already bound to another WeChat account", code="id_number_bound")
+        # A number bound to another account is a failed attempt answered like any mismatch (and after
+        # the same authority call): the answer must not tell whether a number is registered here.
+        bound_elsewhere = await User.filter(id_number_index=index).exclude(id=user.id).exists()
 
         # The attempt is claimed before the authority is asked, so parallel requests cannot exceed the limit.
         if not await _claim_real_name_attempt(user.id, day):
@@ -240,16 +253,8 @@ class AuthService:
             raise ServiceUnavailable(
                 "Identity verification is unavailable now; try again later", code="identity_unavailable"
             ) from None
-        if result is not IdentityResult.MATCH:
-            row = await RealNameAttempts.get_or_none(user_id=user.id, day=day)
-            remaining = MAX_REAL_NAME_FAILURES - (row.attempts if row else MAX_REAL_NAME_FAILURES)
-            if remaining <= 0:
-                raise self._locked_out()
-            raise ValidationFailed(
-                f"姓名与身份证号码不一致，请核对后重试（今日还可尝试{remaining}次）",
-                code="identity_mismatch",
-                details={"remaining_attempts": remaining},
-            )
+        if bound_elsewhere or result is not IdentityResult.MATCH:
+            raise await self._failed_attempt(user.id, day)
 
         user.real_name_enc = self.pii.encrypt(name, FIELD_NAME)
         user.real_name_mask = mask_name(name)
@@ -261,11 +266,22 @@ class AuthService:
         try:
             await user.save()
         except IntegrityError:
-            raise Conflict(
-                "This ID number is already bound to another WeChat account", code="id_number_bound"
-            ) from None
+            # Another account bound the number meanwhile: the same answer as above.
+            raise await self._failed_attempt(user.id, day) from None
         await RealNameAttempts.filter(user_id=user.id).delete()
         return user
+
+    async def _failed_attempt(self, user_id: int, day: dt.date) -> ShengshiError:
+        """The answer to a failed real-name attempt (already counted): a mismatch, or the day's lock."""
+        row = await RealNameAttempts.get_or_none(user_id=user_id, day=day)
+        remaining = MAX_REAL_NAME_FAILURES - (row.attempts if row else MAX_REAL_NAME_FAILURES)
+        if remaining <= 0:
+            return self._locked_out()
+        return ValidationFailed(
+            f"姓名与身份证号码不一致，请核对后重试（今日还可尝试{remaining}次）",
+            code="identity_mismatch",
+            details={"remaining_attempts": remaining},
+        )
 
     @staticmethod
     def _next_midnight() -> int:

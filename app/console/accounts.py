@@ -10,7 +10,8 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 
 from app.console import totp
-from app.console.staff import ROLES, hash_password
+from app.console.roles import ROLES
+from app.console.staff import hash_password
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.core.security.pii import PiiCipher
 from models import Staff

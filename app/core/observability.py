@@ -21,6 +21,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
+from app.core.security.pii import mask_personal_numbers
+
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -45,14 +47,15 @@ class JSONFormatter(logging.Formatter):
             "ts": round(record.created, 3),
             "level": record.levelname,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": mask_personal_numbers(record.getMessage()),
             "request_id": getattr(record, "request_id", None) or request_id_var.get() or "-",
         }
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
-            entry.update(fields)
+            # A value (or an error's text) may quote what someone typed: numbers that name a person are masked.
+            entry.update({k: mask_personal_numbers(v) if isinstance(v, str) else v for k, v in fields.items()})
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            entry["exc"] = mask_personal_numbers(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 

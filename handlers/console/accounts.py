@@ -7,7 +7,7 @@ from sanic.response import HTTPResponse, json
 from sanic_ext import openapi
 
 from app.console import accounts, audit
-from app.console.staff import ADMINS, require_staff, staff_login, staff_logout
+from app.console.staff import require_staff, staff_login, staff_logout
 from app.core.errors import RateLimited, Unauthorized
 from app.core.ratelimit import client_ip, rate_limit
 from app.services import services
@@ -48,14 +48,14 @@ async def login(request: Request) -> HTTPResponse:
 
 
 @bp.get("/me")
-@require_staff()
+@require_staff("session")
 async def me(request: Request) -> HTTPResponse:
     """The logged-in staff member."""
     return json(accounts.staff_view(request.ctx.staff))
 
 
 @bp.post("/logout")
-@require_staff()
+@require_staff("session")
 async def logout(request: Request) -> HTTPResponse:
     """End this staff session now."""
     await staff_logout(request.app.ctx.redis, str(request.ctx.staff_claims["jti"]))
@@ -67,7 +67,7 @@ async def logout(request: Request) -> HTTPResponse:
 
 
 @bp.get("/staff")
-@require_staff(*ADMINS)
+@require_staff("staff.manage")
 async def staff_list(request: Request) -> HTTPResponse:
     """Every staff account."""
     return json({"items": [accounts.staff_view(s) for s in await Staff.all().order_by("id")]})
@@ -75,7 +75,7 @@ async def staff_list(request: Request) -> HTTPResponse:
 
 @bp.post("/staff")
 @openapi.body({"application/json": {"username": str, "role": str, "password": str, "department": str}})
-@require_staff(*ADMINS)
+@require_staff("staff.manage")
 async def staff_create(request: Request) -> HTTPResponse:
     """Create an account; the generated password (when none is given) and the TOTP secret are shown once."""
     body = json_object(request)
@@ -93,7 +93,7 @@ async def staff_create(request: Request) -> HTTPResponse:
 
 @bp.patch("/staff/<staff_id:int>")
 @openapi.body({"application/json": {"role": str, "is_active": bool}})
-@require_staff(*ADMINS)
+@require_staff("staff.manage")
 async def staff_update(request: Request, staff_id: int) -> HTTPResponse:
     """Change an account's role or disable it."""
     before, after = await accounts.update_account(staff_id, json_object(request), request.ctx.staff)
@@ -103,7 +103,7 @@ async def staff_update(request: Request, staff_id: int) -> HTTPResponse:
 
 @bp.post("/staff/<staff_id:int>/password")
 @openapi.body({"application/json": {"password": str}})
-@require_staff(*ADMINS)
+@require_staff("staff.manage")
 async def staff_password(request: Request, staff_id: int) -> HTTPResponse:
     """Set a new password (typed, or generated and shown once)."""
     body = json_object(request) if request.body else {}
@@ -114,7 +114,7 @@ async def staff_password(request: Request, staff_id: int) -> HTTPResponse:
 
 
 @bp.post("/staff/<staff_id:int>/totp")
-@require_staff(*ADMINS)
+@require_staff("staff.manage")
 async def staff_totp(request: Request, staff_id: int) -> HTTPResponse:
     """A new TOTP secret for an account (shown once, to enrol again)."""
     staff = await accounts.get_account(staff_id)
@@ -128,7 +128,7 @@ async def staff_totp(request: Request, staff_id: int) -> HTTPResponse:
 @openapi.parameter("staff", str)
 @openapi.parameter("before_id", int)
 @openapi.parameter("limit", int)
-@require_staff(*ADMINS)
+@require_staff("audit.read")
 async def audit_log(request: Request) -> HTTPResponse:
     """The audit log, newest first (filter by action prefix or staff username; page with before_id)."""
     query = AuditEntry.all()

@@ -12,7 +12,7 @@ from sanic_ext import openapi
 
 from app.assistant import intent_data
 from app.console import audit, governance
-from app.console.staff import EDITORS, PUBLISHERS, READERS, TESTERS, require_staff
+from app.console.staff import require_staff
 from app.core.errors import ValidationFailed
 from app.services import services
 from handlers.assistant import chat_text
@@ -31,7 +31,7 @@ def _username(request: Request) -> str:
 
 @bp.get("/intents")
 @openapi.parameter("q", str)
-@require_staff(*READERS)
+@require_staff("intents.read")
 async def intents_list(request: Request) -> HTTPResponse:
     """Every intent of the draft (catalog items and custom intents), filtered by q."""
     state, data = await governance.draft()
@@ -47,7 +47,7 @@ async def intents_list(request: Request) -> HTTPResponse:
 
 
 @bp.get("/intents/<intent_id:str>")
-@require_staff(*READERS)
+@require_staff("intents.read")
 async def intent_detail(request: Request, intent_id: str) -> HTTPResponse:
     """One intent of the draft: phrases, keywords, items, answer template, and the family it belongs to."""
     state, data = await governance.draft()
@@ -78,7 +78,7 @@ def _slice(data: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
 
 @bp.post("/intents")
 @openapi.body({"application/json": {"id": str, "name": str, "items": list, "phrases": list, "keywords": list}})
-@require_staff(*EDITORS)
+@require_staff("intents.edit")
 async def intent_create(request: Request) -> HTTPResponse:
     """A new intent leading to one or more items (in the draft)."""
     body = json_object(request)
@@ -96,7 +96,7 @@ async def intent_create(request: Request) -> HTTPResponse:
 @bp.put("/intents/<intent_id:str>")
 @openapi.body({"application/json": {"name": str, "items": list, "phrases": list, "keywords": list,
                                     "answer_template": str}})  # fmt: skip
-@require_staff(*EDITORS)
+@require_staff("intents.edit")
 async def intent_update(request: Request, intent_id: str) -> HTTPResponse:
     """Replace some of an intent's fields in the draft."""
     body = json_object(request)
@@ -108,7 +108,7 @@ async def intent_update(request: Request, intent_id: str) -> HTTPResponse:
 
 @bp.post("/intents/<intent_id:str>/phrases")
 @openapi.body({"application/json": {"text": str}})
-@require_staff(*EDITORS)
+@require_staff("intents.edit")
 async def intent_add_phrase(request: Request, intent_id: str) -> HTTPResponse:
     """Add one training phrase to an intent in the draft."""
     text = json_object(request).get("text")
@@ -123,14 +123,14 @@ async def intent_add_phrase(request: Request, intent_id: str) -> HTTPResponse:
 
 
 @bp.delete("/intents/<intent_id:str>")
-@require_staff(*EDITORS)
+@require_staff("intents.edit")
 async def intent_delete(request: Request, intent_id: str) -> HTTPResponse:
     """Remove a custom intent from the draft."""
     return json(await _edit(request, "intent.delete", intent_id, lambda d: intent_data.delete_intent(d, intent_id)))
 
 
 @bp.get("/synonyms")
-@require_staff(*READERS)
+@require_staff("intents.read")
 async def synonyms(request: Request) -> HTTPResponse:
     """The draft's synonyms and the tokenizer's user dictionary."""
     state, data = await governance.draft()
@@ -140,7 +140,7 @@ async def synonyms(request: Request) -> HTTPResponse:
 
 @bp.put("/synonyms/<word:str>")
 @openapi.body({"application/json": {"values": list}})
-@require_staff(*EDITORS)
+@require_staff("intents.edit")
 async def synonym_set(request: Request, word: str) -> HTTPResponse:
     """Set what a word people use means in official words."""
     values = json_object(request).get("values")
@@ -149,7 +149,7 @@ async def synonym_set(request: Request, word: str) -> HTTPResponse:
 
 
 @bp.delete("/synonyms/<word:str>")
-@require_staff(*EDITORS)
+@require_staff("intents.edit")
 async def synonym_delete(request: Request, word: str) -> HTTPResponse:
     """Remove a synonym from the draft."""
     word = unquote(word)
@@ -158,7 +158,7 @@ async def synonym_delete(request: Request, word: str) -> HTTPResponse:
 
 @bp.put("/dictionary")
 @openapi.body({"application/json": {"words": list}})
-@require_staff(*EDITORS)
+@require_staff("intents.edit")
 async def dictionary_set(request: Request) -> HTTPResponse:
     """Replace the words the tokenizer keeps whole."""
     words = json_object(request).get("words")
@@ -166,7 +166,7 @@ async def dictionary_set(request: Request) -> HTTPResponse:
 
 
 @bp.get("/families")
-@require_staff(*READERS)
+@require_staff("intents.read")
 async def families(request: Request) -> HTTPResponse:
     """The draft's intent families: a question and its options."""
     state, data = await governance.draft()
@@ -175,7 +175,7 @@ async def families(request: Request) -> HTTPResponse:
 
 @bp.put("/families/<family_id:str>")
 @openapi.body({"application/json": {"name": str, "question": str, "options": list}})
-@require_staff(*EDITORS)
+@require_staff("intents.edit")
 async def family_set(request: Request, family_id: str) -> HTTPResponse:
     """Create or replace a family in the draft."""
     body = json_object(request)
@@ -186,7 +186,7 @@ async def family_set(request: Request, family_id: str) -> HTTPResponse:
 
 
 @bp.delete("/families/<family_id:str>")
-@require_staff(*EDITORS)
+@require_staff("intents.edit")
 async def family_delete(request: Request, family_id: str) -> HTTPResponse:
     """Remove a family from the draft."""
     return json(await _edit(request, "family.delete", family_id, lambda d: intent_data.delete_family(d, family_id)))
@@ -196,7 +196,7 @@ async def family_delete(request: Request, family_id: str) -> HTTPResponse:
 
 
 @bp.get("/draft")
-@require_staff(*READERS)
+@require_staff("intents.read")
 async def draft_status(request: Request) -> HTTPResponse:
     """The draft's version, the release it started from, and what differs from the live release."""
     state, data = await governance.draft()
@@ -216,7 +216,7 @@ async def draft_status(request: Request) -> HTTPResponse:
 
 
 @bp.delete("/draft")
-@require_staff(*EDITORS)
+@require_staff("intents.edit")
 async def draft_discard(request: Request) -> HTTPResponse:
     """Throw the draft away (it becomes the live release again)."""
     state, _ = await governance.draft()
@@ -228,7 +228,7 @@ async def draft_discard(request: Request) -> HTTPResponse:
 
 @bp.post("/intents/test")
 @openapi.body({"application/json": {"text": str}})
-@require_staff(*TESTERS)
+@require_staff("intents.test")
 async def intents_test(request: Request) -> HTTPResponse:
     """Run the draft engine on a text: the reply, ranked candidates with scores, and the matched tokens."""
     body = json_object(request)
@@ -246,7 +246,7 @@ async def intents_test(request: Request) -> HTTPResponse:
 
 @bp.post("/intents/replay")
 @openapi.body({"application/json": {"limit": int}})
-@require_staff(*TESTERS)
+@require_staff("intents.test")
 async def intents_replay(request: Request) -> HTTPResponse:
     """Replay the draft on the last logged questions and the development set: changed answers, accuracy."""
     body = json_object(request) if request.body else {}
@@ -259,7 +259,7 @@ async def intents_replay(request: Request) -> HTTPResponse:
 
 @bp.post("/intents/publish")
 @openapi.body({"application/json": {"note": str}})
-@require_staff(*PUBLISHERS)
+@require_staff("intents.publish")
 async def intents_publish(request: Request) -> HTTPResponse:
     """Publish the replayed draft as a new immutable release; every worker reloads."""
     body = json_object(request) if request.body else {}
@@ -275,7 +275,7 @@ async def intents_publish(request: Request) -> HTTPResponse:
 
 
 @bp.get("/releases")
-@require_staff(*READERS)
+@require_staff("intents.read")
 async def releases(request: Request) -> HTTPResponse:
     """Every release, newest first, and which one is live."""
     state = await governance.ensure_initialised()
@@ -286,7 +286,7 @@ async def releases(request: Request) -> HTTPResponse:
 @bp.get("/releases/diff")
 @openapi.parameter("from", int)
 @openapi.parameter("to", str)
-@require_staff(*READERS)
+@require_staff("intents.read")
 async def releases_diff(request: Request) -> HTTPResponse:
     """What changed between two releases (``to`` may be ``draft``; both default to the live release)."""
     state, draft_data = await governance.draft()
@@ -303,7 +303,7 @@ async def releases_diff(request: Request) -> HTTPResponse:
 
 
 @bp.get("/releases/<number:int>")
-@require_staff(*READERS)
+@require_staff("intents.read")
 async def release_detail(request: Request, number: int) -> HTTPResponse:
     """One release with its data."""
     state = await governance.ensure_initialised()
@@ -312,7 +312,7 @@ async def release_detail(request: Request, number: int) -> HTTPResponse:
 
 
 @bp.post("/releases/<number:int>/rollback")
-@require_staff(*PUBLISHERS)
+@require_staff("intents.publish")
 async def release_rollback(request: Request, number: int) -> HTTPResponse:
     """Make an earlier release live again; every worker reloads."""
     previous, current = await governance.rollback(request.app.ctx.redis, number, _username(request))

@@ -8,7 +8,7 @@ from sanic_ext import openapi
 
 from app.console import audit
 from app.console.handoff import OPEN_STATUSES, handoff_view
-from app.console.staff import AGENTS, require_staff
+from app.console.staff import require_staff
 from app.core.errors import ValidationFailed
 from app.services import services
 from handlers.common import audit_context, int_arg, json_object
@@ -22,7 +22,7 @@ bp = Blueprint("console_handoff", url_prefix="/admin")
 
 @bp.get("/handoffs")
 @openapi.parameter("status", str)
-@require_staff(*AGENTS)
+@require_staff("handoffs")
 async def handoffs(request: Request) -> HTTPResponse:
     """Handed-off chats: queued and active by default, oldest first."""
     status = request.args.get("status") or "open"
@@ -37,7 +37,7 @@ async def handoffs(request: Request) -> HTTPResponse:
 
 @bp.get("/handoffs/<handoff_id:int>")
 @openapi.parameter("after", int)
-@require_staff(*AGENTS)
+@require_staff("handoffs")
 async def handoff_detail(request: Request, handoff_id: int) -> HTTPResponse:
     """One hand-off with its case context and transcript (messages after ``after``)."""
     desk = services(request).handoffs
@@ -47,7 +47,7 @@ async def handoff_detail(request: Request, handoff_id: int) -> HTTPResponse:
 
 
 @bp.post("/handoffs/<handoff_id:int>/claim")
-@require_staff(*AGENTS)
+@require_staff("handoffs")
 async def handoff_claim(request: Request, handoff_id: int) -> HTTPResponse:
     """Take a queued chat (409 if another agent took it)."""
     handoff = await services(request).handoffs.claim(handoff_id, request.ctx.staff)
@@ -58,7 +58,7 @@ async def handoff_claim(request: Request, handoff_id: int) -> HTTPResponse:
 
 @bp.post("/handoffs/<handoff_id:int>/messages")
 @openapi.body({"application/json": {"text": str}})
-@require_staff(*AGENTS)
+@require_staff("handoffs")
 async def handoff_reply(request: Request, handoff_id: int) -> HTTPResponse:
     """Reply to the citizen in their chat."""
     message = await services(request).handoffs.reply(handoff_id, request.ctx.staff, json_object(request).get("text"))
@@ -71,7 +71,7 @@ async def handoff_reply(request: Request, handoff_id: int) -> HTTPResponse:
 
 @bp.post("/handoffs/<handoff_id:int>/release")
 @openapi.body({"application/json": {"close": bool}})
-@require_staff(*AGENTS)
+@require_staff("handoffs")
 async def handoff_release(request: Request, handoff_id: int) -> HTTPResponse:
     """Hand the chat back to the assistant, or close it (``close: true``)."""
     body = json_object(request) if request.body else {}

@@ -7,7 +7,7 @@ from sanic.response import HTTPResponse, json
 from sanic_ext import openapi
 
 from app.console import audit, learning
-from app.console.staff import EDITORS, READERS, require_staff
+from app.console.staff import require_staff
 from handlers.common import audit_context, int_arg, json_object
 
 bp = Blueprint("console_learning", url_prefix="/admin")
@@ -18,7 +18,7 @@ bp = Blueprint("console_learning", url_prefix="/admin")
 
 @bp.get("/clusters")
 @openapi.parameter("days", int)
-@require_staff(*READERS)
+@require_staff("intents.read")
 async def clusters(request: Request) -> HTTPResponse:
     """Unmatched, fallback and unhelpful-rated questions, grouped into clusters of similar ones with counts."""
     days = int_arg(request, "days", 30, 1, 365)
@@ -28,7 +28,7 @@ async def clusters(request: Request) -> HTTPResponse:
 @bp.post("/clusters/<cluster_id:str>/resolve")
 @openapi.body({"application/json": {"decision": str, "intent_id": str, "word": str, "values": list, "name": str,
                                     "items": list, "texts": list}})  # fmt: skip
-@require_staff(*EDITORS)
+@require_staff("intents.edit")
 async def cluster_resolve(request: Request, cluster_id: str) -> HTTPResponse:
     """Turn a cluster into training phrases, a synonym or a new intent (in the draft), or dismiss it."""
     body = json_object(request)
