@@ -3,23 +3,35 @@ with each session's dialog state in Redis for 30 minutes.
 
 Every transport (HTTP, WebSocket, official account, CLI) calls :meth:`ChatService.chat`.
 A reload (a publish, or the catalog changing) rebuilds the snapshot and swaps it in one
-assignment; every worker hears the Redis pub/sub message and does the same.
+assignment; every worker hears the Redis pub/sub message and does the same. A worker that
+missed the message notices the catalog version in the database changed (read at most once a
+second, on a chat) and rebuilds then.
+
+Each question is matched within the asker's region and the regions above it (a county's
+citizen also sees city-, province- and nationwide items); where a region and one above it
+both have an item of the same name, the nearer region's item is the one offered.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import copy
 import json
 import logging
 import re
+import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from app.background import keep_running, listen
-from app.catalog import export_items
-from app.citizen import is_elder
+from app.catalog import CODE_PATTERN, RegionInfo, catalog_version, export_items, known_regions, region_chain
+from app.catalog import seed_regions as file_regions
+from app.citizen import user_chat_settings
 from intents.dialog import Assistant
+from intents.engine import IntentIndex, MatchResult
 from intents.text import normalise
 
 log = logging.getLogger("shengshi.assistant")
@@ -27,6 +39,9 @@ log = logging.getLogger("shengshi.assistant")
 SESSION_TTL_S = 30 * 60
 MAX_TEXT_LENGTH = 500
 RELOAD_CHANNEL = "shengshi:assistant:reload"
+# How often (at most) a worker reads the catalog version, to notice a reload message it missed.
+VERSION_CHECK_S = 1.0
+CHANGE_REGION = "切换地区"
 _SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -52,6 +67,47 @@ async def build_from_database(strict: bool = True) -> Assistant:
     return await build_engine(release.data if release is not None else None, items)
 
 
+class RegionalIndex:
+    """An index seen from one region: searches only its items (and every non-catalog intent)."""
+
+    def __init__(self, index: IntentIndex, allowed: frozenset[str]):
+        self._index = index
+        self._allowed = allowed
+
+    def search(self, text: str, limit: int = 5, restrict: frozenset[str] | None = None) -> MatchResult:
+        return self._index.search(text, limit, self._allowed if restrict is None else restrict & self._allowed)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._index, name)
+
+
+def regional_ids(index: IntentIndex, region: str, regions: Mapping[str, RegionInfo]) -> frozenset[str]:
+    """The intents a citizen of ``region`` may be offered: items of the region and those above it (the
+    nearest region's item where names repeat), and every intent that is not a catalog item."""
+    rank = {code: n for n, code in enumerate(region_chain(region, regions))}
+    nearest: dict[str, tuple[int, str]] = {}
+    allowed: set[str] = set()
+    for intent in index.intents:
+        if not CODE_PATTERN.match(intent.id):
+            allowed.add(intent.id)
+            continue
+        level = rank.get(intent.id[:6])
+        if level is not None and (intent.name not in nearest or level < nearest[intent.name][0]):
+            nearest[intent.name] = (level, intent.id)
+    return frozenset(allowed | {code for _, code in nearest.values()})
+
+
+async def chat_service(redis: Any, default_region: str) -> ChatService:
+    """The chat service over the catalog in the database (an empty assistant when it cannot be read yet)."""
+    try:
+        version: int | None = await catalog_version()
+        regions: Mapping[str, RegionInfo] = await known_regions()
+    except Exception:
+        version, regions = None, file_regions()
+    assistant = await build_from_database(strict=False)
+    return ChatService(redis, assistant, regions=regions, default_region=default_region, catalog_version=version)
+
+
 @dataclass
 class ChatTurn:
     session_id: str
@@ -62,10 +118,25 @@ class ChatTurn:
 class ChatService:
     """Holds the current snapshot and the session store."""
 
-    def __init__(self, redis: Any, assistant: Assistant):
+    def __init__(
+        self,
+        redis: Any,
+        assistant: Assistant,
+        *,
+        regions: Mapping[str, RegionInfo] | None = None,
+        default_region: str = "440000",
+        catalog_version: int | None = None,
+    ):
         self.redis = redis
         self.assistant = assistant
         self.version = 1
+        self.regions: Mapping[str, RegionInfo] = regions if regions is not None else file_regions()
+        self.default_region = default_region
+        # The catalog version the snapshot was built from (None: not known, taken at the first check).
+        self.catalog_version = catalog_version
+        self._views: dict[str, Assistant] = {}
+        self._next_check = 0.0
+        self._rebuilding: asyncio.Task[None] | None = None
         # The operations console's hand-off desk (app/console/handoff.py), when the app wires one.
         self.hooks: Any = None
         # The console's release switcher (app/console/governance.py), when the app wires one.
@@ -74,7 +145,46 @@ class ChatService:
     def swap(self, assistant: Assistant) -> None:
         # One assignment: a request in flight keeps the snapshot it started with.
         self.assistant = assistant
+        self._views = {}
         self.version += 1
+
+    def for_region(self, region: str) -> Assistant:
+        """The snapshot seen from ``region``: the same dialog rules over the region's items (built once)."""
+        assistant, views = self.assistant, self._views
+        view = views.get(region)
+        if view is None:
+            view = copy.copy(assistant)
+            view.index = RegionalIndex(assistant.index, regional_ids(assistant.index, region, self.regions))  # type: ignore[assignment]
+            if self.assistant is assistant:
+                views[region] = view
+        return view
+
+    async def check_catalog(self) -> None:
+        """Rebuild when the catalog version in the database moved (a reload message was missed)."""
+        now = time.monotonic()
+        if now < self._next_check and self._rebuilding is None:
+            return
+        self._next_check = now + VERSION_CHECK_S
+        if self._rebuilding is None:
+            try:
+                version = await catalog_version()
+            except Exception:
+                log.warning("cannot read the catalog version", exc_info=True)
+                return
+            if self.catalog_version is None:
+                self.catalog_version = version
+            if version == self.catalog_version:
+                return
+            self._rebuilding = asyncio.ensure_future(self.reload())
+        task = self._rebuilding
+        try:
+            await asyncio.shield(task)
+        except Exception:
+            # The old snapshot keeps answering; the next check tries again.
+            log.warning("cannot rebuild the assistant after a catalog change", exc_info=True)
+        finally:
+            if self._rebuilding is task and task.done():
+                self._rebuilding = None
 
     async def chat(
         self,
@@ -86,24 +196,32 @@ class ChatService:
         elder: bool | None = None,
         applications: list[dict[str, Any]] | None = None,
         reply_to: str | None = None,
+        region: str | None = None,
     ) -> ChatTurn:
-        """One turn; ``reply_to`` is where an agent's replies go on channels without a socket (an openid)."""
+        """One turn; ``reply_to`` is where an agent's replies go on channels without a socket (an openid).
+
+        ``region`` is the asker's choice when the caller knows it; else the user's stored region, else the
+        deployment's default region."""
+        await self.check_catalog()
         state, session_id = await self._load(session_id, user_id)
         if self.hooks is not None:
             # A chat handed to a person: the message goes to the agent, not the engine.
             held = await self.hooks.intercept(text, session_id, channel=channel, user_id=user_id)
             if held is not None:
                 return ChatTurn(session_id, {"session_id": session_id, **held}, "handoff")
-        assistant = self.assistant
+        stored_elder, stored_region = await user_chat_settings(user_id)
+        chosen = region if region in self.regions else stored_region if stored_region in self.regions else None
+        region = chosen or self.default_region
+        assistant = self.for_region(region)
         reply, new_state = assistant.respond(text, state)
-        body = reply.to_dict()
+        body = self.say_region(reply.to_dict(), region, chosen is None)
         if reply.action == "progress":
             if applications is None and user_id is not None:
                 applications = await recent_applications(user_id)
             body["reply"], body["cards"] = progress_reply(user_id, applications or [])
         if elder is None:
             # The user's own 长辈模式 setting, unless the caller decided.
-            elder = await is_elder(user_id)
+            elder = stored_elder
         if elder:
             body = for_elders(body)
         new_state["user_id"] = user_id
@@ -116,6 +234,27 @@ class ChatService:
             await self._record_unmatched(text, reply.action, channel)
         action = "handoff" if "handoff" in body else str(body.get("action", reply.action))
         return ChatTurn(session_id, {"session_id": session_id, **body}, action)
+
+    def say_region(self, body: dict[str, Any], region: str, is_default: bool) -> dict[str, Any]:
+        """Say which region's item answers; with no region chosen, offer to change it."""
+        answered = str(body["items"][0]["code"])[:6] if body.get("action") == "answer" and body.get("items") else None
+        body["region"] = {"code": region, "name": self.region_name(region), "default": is_default}
+        if answered is None:
+            return body
+        name = self.region_name(answered)
+        for card in body.get("cards") or ():
+            if card.get("type") == "service":
+                card["region"], card["region_name"] = answered, name
+        if is_default:
+            body["reply"] += f"以上为{name}的办理规定；您不在{name}的话，请先选择所在地区。"
+            body["quick_replies"] = [*body.get("quick_replies", []), CHANGE_REGION]
+        else:
+            body["reply"] += f"以上为{name}的办理规定。"
+        return body
+
+    def region_name(self, code: str) -> str:
+        region = self.regions.get(code)
+        return region.name if region else code
 
     @staticmethod
     def _key(session_id: str) -> str:
@@ -149,8 +288,12 @@ class ChatService:
         # every worker at once to the engine each already holds (app/console/governance.py).
         if self.releases is not None and await self.releases.handle(self, message):
             return
-        self.swap(await build_from_database())
-        log.info("assistant reloaded", extra={"fields": {"version": self.version}})
+        version, regions = await catalog_version(), await known_regions()
+        assistant = await build_from_database()
+        self.regions = regions
+        self.catalog_version = version
+        self.swap(assistant)
+        log.info("assistant reloaded", extra={"fields": {"version": self.version, "catalog_version": version}})
 
 
 ELDER_MAX_SENTENCES = 5

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sanic import Sanic
 
 from app.applications import ApplicationService
-from app.assistant import ChatService, build_from_database, listen_for_reloads
+from app.assistant import chat_service, listen_for_reloads
 from app.auth import AuthService
 from app.console.governance import DraftEngines, ReleaseSwitcher
 from app.console.handoff import HandoffDesk, SessionHub, official_account_delivery
@@ -54,7 +54,7 @@ def setup_services(app: Sanic) -> None:
             official_account=official_account_gateway(app.ctx.redis, settings, wechat_base),
             mp_template_id=settings.mp_template_id,
         )
-        app.ctx.chat = ChatService(app.ctx.redis, await build_from_database(strict=False))
+        app.ctx.chat = await chat_service(app.ctx.redis, settings.default_region)
         setup_console(app, pii, official_account_gateway(app.ctx.redis, settings, wechat_base))
         app.ctx.official_account = OfficialAccount(
             app.ctx.redis,

@@ -12,6 +12,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import secrets
 import tempfile
 from collections.abc import Mapping
@@ -107,6 +108,8 @@ class Settings:
     staff_idle_timeout_s: int = 15 * 60
     handoff_enabled: bool = True
     replay_questions: int = 500
+    # The region (GB/T 2260) the assistant answers for when a citizen has not chosen one (docs/catalog.md).
+    default_region: str = "440000"
 
     @property
     def is_production(self) -> bool:
@@ -218,7 +221,10 @@ class Settings:
             staff_idle_timeout_s=_int(env, "STAFF_IDLE_TIMEOUT_S", 15 * 60, problems),
             handoff_enabled=_bool(env, "HANDOFF_ENABLED", True),
             replay_questions=_int(env, "REPLAY_QUESTIONS", 500, problems),
+            default_region=env.get("DEFAULT_REGION", "").strip() or "440000",
         )
+        if not re.fullmatch(r"\d{6}", settings.default_region):
+            problems.append("DEFAULT_REGION must be a six-digit GB/T 2260 region code, e.g. 440000")
         if settings.request_max_size <= 0 or settings.request_max_size > 50_000_000:
             problems.append("REQUEST_MAX_SIZE must be between 1 and 50000000 bytes")
         problems.extend(_official_account_problems(settings))

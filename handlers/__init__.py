@@ -2,7 +2,7 @@
 
 from sanic import Blueprint
 
-from handlers import admin, applications, auth, chat, citizen, console, meta, notifications, services, ws
+from handlers import admin, applications, auth, catalog_admin, chat, citizen, console, meta, notifications, services, ws
 
 api = Blueprint.group(
     meta.bp,
@@ -13,6 +13,7 @@ api = Blueprint.group(
     applications.bp,
     notifications.bp,
     admin.bp,
+    catalog_admin.bp,
     citizen.bp,
     citizen.admin_bp,
     console.bp,

@@ -41,7 +41,7 @@ def chat_text(body: dict[str, Any]) -> str:
 
 
 @bp.post("/chat")
-@openapi.body({"application/json": {"text": str, "session_id": str}})
+@openapi.body({"application/json": {"text": str, "session_id": str, "region": str}})
 @rate_limit("chat", limit=60, per=60)
 async def chat(request: Request) -> HTTPResponse:
     """Ask the assistant; answers the action, the reply, ranked items, quick replies and cards."""
@@ -49,7 +49,10 @@ async def chat(request: Request) -> HTTPResponse:
     text = chat_text(body)
     session_id = body.get("session_id")
     user_id = await optional_user_id(request)
+    region = body.get("region")
+    if region is not None and not isinstance(region, str):
+        raise ValidationFailed("region must be a region code such as 440000", details={"field": "region"})
     turn = await request.app.ctx.chat.chat(
-        text, session_id if isinstance(session_id, str) else None, user_id=user_id, channel="http"
+        text, session_id if isinstance(session_id, str) else None, user_id=user_id, channel="http", region=region
     )
     return json(turn.body)

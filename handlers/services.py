@@ -9,9 +9,18 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 from sanic_ext import openapi
 
-from app.catalog import APPLICANT_TYPES, CATEGORIES, CODE_PATTERN, LIFE_EVENTS, ONLINE_LEVELS, item_dict
+from app.catalog import (
+    APPLICANT_TYPES,
+    CATEGORIES,
+    CODE_PATTERN,
+    LIFE_EVENTS,
+    ONLINE_LEVELS,
+    REGION_PATTERN,
+    item_dict,
+    region_chain,
+)
 from app.errors import NotFound, ValidationFailed
-from models import ServiceItem, ServiceItemChange
+from models import Region, ServiceItem, ServiceItemChange
 
 bp = Blueprint("services")
 
@@ -23,6 +32,7 @@ def summary(row: ServiceItem) -> dict[str, Any]:
     return {
         "code": row.code,
         "name": row.name,
+        "region": row.region,
         "aliases": row.aliases,
         "department": row.department,
         "category": row.category,
@@ -61,6 +71,7 @@ def _choice_arg(request: Request, name: str, allowed: tuple[str, ...] | list[str
 @openapi.parameter("department", str)
 @openapi.parameter("applicant_type", str)
 @openapi.parameter("online", str)
+@openapi.parameter("region", str)
 @openapi.parameter("page", int)
 @openapi.parameter("page_size", int)
 async def list_services(request: Request) -> HTTPResponse:
@@ -84,6 +95,14 @@ async def list_services(request: Request) -> HTTPResponse:
     department = (request.args.get("department") or "").strip()
     if department:
         query = query.filter(department__contains=department[:MAX_QUERY_LENGTH])
+    region = (request.args.get("region") or "").strip()
+    if region:
+        if not REGION_PATTERN.match(region):
+            raise ValidationFailed(
+                "region must be a six-digit GB/T 2260 code, e.g. 440000", details={"field": "region"}
+            )
+        # What a citizen there can do: the region's own items and those of every region above it.
+        query = query.filter(region__in=region_chain(region, request.app.ctx.chat.regions))
     total = await query.count()
     rows = await query.order_by("code").offset((page - 1) * page_size).limit(page_size)
     return json({"items": [summary(r) for r in rows], "total": total, "page": page, "page_size": page_size})
@@ -103,6 +122,21 @@ async def life_events(request: Request) -> HTTPResponse:
     for events in await ServiceItem.all().values_list("life_events", flat=True):
         counts.update(events or [])
     return json({"life_events": [{"name": e, "count": counts.get(e, 0)} for e in LIFE_EVENTS]})
+
+
+@bp.get("/services/regions")
+async def regions(request: Request) -> HTTPResponse:
+    """Every region (GB/T 2260 code, name, parent) with how many items it holds itself."""
+    counts = Counter(str(r) for r in await ServiceItem.all().values_list("region", flat=True))
+    rows = await Region.all().order_by("code")
+    return json(
+        {
+            "regions": [
+                {"code": r.code, "name": r.name, "parent": r.parent, "count": counts.get(r.code, 0)} for r in rows
+            ],
+            "default": request.app.ctx.settings.default_region,
+        }
+    )
 
 
 @bp.get("/services/<code:str>")

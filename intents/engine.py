@@ -48,6 +48,10 @@ BM25_K1 = 2.0
 BM25_B = 0.6
 # A synonym found in the question counts this much of a word typed.
 SYNONYM_WEIGHT = 0.8
+# A question that is exactly an item's name (normalised) ranks that item first, this far ahead of the
+# next one: variants named with a suffix ("…（终止）") share every word and would otherwise tie.
+EXACT_NAME_LEAD = 1.2
+_EXACT_SEED = 1e6
 
 # Words that carry no meaning about which service is wanted.
 _STOPWORD_TEXT = """
@@ -383,6 +387,11 @@ class IntentIndex:
         self._unknown_weight = {kind: weight * self.max_idf for kind, weight in KIND_WEIGHTS.items()}
         self.doc_features = tuple(frozenset(f) for f in doc_features)
         self.position = {intent.id: i for i, intent in enumerate(self.intents)}
+        self._exact: dict[str, list[int]] = defaultdict(list)
+        for i, intent in enumerate(self.intents):
+            self._exact[normalise(intent.name).replace(" ", "")].append(i)
+        # Masks of large restrictions (a region's items), built once per restriction and index.
+        self._masks: dict[frozenset[str], np.ndarray] = {}
 
     def _build_table(self, postings: Mapping[str, Sequence[tuple[int, float]]]) -> None:
         """Lay the postings out for :func:`intents.scoring.best_intents`.
@@ -404,9 +413,13 @@ class IntentIndex:
         self._best(np.zeros(0, np.intp), np.zeros(0), self._everyone, 1)
 
     def _best(
-        self, rows: np.ndarray, counts: np.ndarray, allowed: np.ndarray, limit: int
+        self, rows: np.ndarray, counts: np.ndarray, allowed: np.ndarray, limit: int, exact: Sequence[int] = ()
     ) -> tuple[list[int], list[float]]:
         positions, scores = np.empty(limit, np.intp), np.empty(limit)
+        start = np.zeros(len(self.intents))
+        if exact:
+            # Seeded far ahead so the compiled loop keeps them among the best; taken off again below.
+            start[list(exact)] = _EXACT_SEED
         found = best_intents(
             self._starts,
             self._lengths,
@@ -415,11 +428,18 @@ class IntentIndex:
             rows,
             counts,
             allowed,
-            np.zeros(len(self.intents)),
+            start,
             positions,
             scores,
         )
-        return positions.tolist()[:found], scores.tolist()[:found]
+        if not exact:
+            return positions.tolist()[:found], scores.tolist()[:found]
+        ranked = list(zip(positions.tolist()[:found], scores.tolist()[:found], strict=True))
+        exact_set = set(exact)
+        others = [(p, s) for p, s in ranked if p not in exact_set]
+        floor = others[0][1] * EXACT_NAME_LEAD if others else 0.0
+        leading = [(p, max(s - _EXACT_SEED, floor)) for p, s in ranked if p in exact_set]
+        return [p for p, _ in leading + others], [s for _, s in leading + others]
 
     @property
     def feature_count(self) -> int:
@@ -439,9 +459,14 @@ class IntentIndex:
         counts = np.fromiter(query.values(), np.float64, len(query))
         allowed = self._everyone
         if restrict is not None:
-            allowed = np.zeros(len(self.intents), np.bool_)
-            allowed[[self.position[i] for i in restrict if i in self.position]] = True
-        positions, scores = self._best(rows, counts, allowed, limit)
+            allowed = self._masks.get(restrict)  # type: ignore[assignment]
+            if allowed is None:
+                allowed = np.zeros(len(self.intents), np.bool_)
+                allowed[[self.position[i] for i in restrict if i in self.position]] = True
+                if len(restrict) >= 32 and len(self._masks) < 64:
+                    self._masks[restrict] = allowed
+        exact = self._exact.get(normalised.replace(" ", ""), ())
+        positions, scores = self._best(rows, counts, allowed, limit, exact)
         evidence = QueryEvidence(query, rows, self)
         candidates = [
             Candidate(self.intents[i], score, self.doc_features[i], evidence, self.core[i])

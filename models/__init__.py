@@ -2,7 +2,7 @@
 
 from models.applications import Application, ApplicationEvent, OutboxMessage, Staff, Status
 from models.assistant import UnmatchedQuestion
-from models.catalog import ServiceItem, ServiceItemChange
+from models.catalog import CatalogState, Region, ServiceItem, ServiceItemChange
 from models.citizen import Favourite, Rating, RecentView
 from models.console import AuditEntry, Handoff, HandoffMessage, IntentRelease, IntentState, QuestionResolution
 from models.notifications import Delivery, Follower, Notification, SubscriptionGrant
@@ -12,6 +12,7 @@ __all__ = [
     "Application",
     "ApplicationEvent",
     "AuditEntry",
+    "CatalogState",
     "Delivery",
     "Favourite",
     "Follower",
@@ -26,6 +27,7 @@ __all__ = [
     "Rating",
     "RecentView",
     "RefreshToken",
+    "Region",
     "ServiceItem",
     "ServiceItemChange",
     "Staff",
