@@ -135,6 +135,7 @@ class ChatService:
         # The catalog version the snapshot was built from (None: not known, taken at the first check).
         self.catalog_version = catalog_version
         self._views: dict[str, Assistant] = {}
+        self._shared_names: tuple[Assistant, frozenset[str]] | None = None
         self._next_check = 0.0
         self._rebuilding: asyncio.Task[None] | None = None
         # The operations console's hand-off desk (app/console/handoff.py), when the app wires one.
@@ -246,11 +247,32 @@ class ChatService:
             if card.get("type") == "service":
                 card["region"], card["region_name"] = answered, name
         if is_default:
-            body["reply"] += f"以上为{name}的办理规定；您不在{name}的话，请先选择所在地区。"
+            body["reply"] += f"以上为{name}的办理规定；您不在{name}的话，可以切换所在地区。"
             body["quick_replies"] = [*body.get("quick_replies", []), CHANGE_REGION]
         else:
             body["reply"] += f"以上为{name}的办理规定。"
         return body
+
+    def region_matters(self, body: Mapping[str, Any]) -> bool:
+        """Whether the answered item's name is an item of more than one region (the answer depends on where)."""
+        if body.get("action") != "answer" or not body.get("items"):
+            return False
+        assistant = self.assistant
+        shared = self._shared_names
+        if shared is None or shared[0] is not assistant:
+            regions_of: dict[str, set[str]] = {}
+            for intent in assistant.index.intents:
+                if CODE_PATTERN.match(intent.id):
+                    regions_of.setdefault(intent.name, set()).add(intent.id[:6])
+            shared = self._shared_names = (assistant, frozenset(n for n, r in regions_of.items() if len(r) > 1))
+        return str(body["items"][0].get("name")) in shared[1]
+
+    def region_named(self, text: str) -> str | None:
+        """The region a message names by itself ("广安区", "511602"), if any."""
+        text = normalise(text).replace(" ", "")
+        if text in self.regions:
+            return text
+        return next((code for code, region in self.regions.items() if region.name == text), None)
 
     def region_name(self, code: str) -> str:
         region = self.regions.get(code)

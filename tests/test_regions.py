@@ -325,3 +325,28 @@ async def test_a_missed_reload_is_caught_by_the_catalog_version(start_server) ->
                          "direct")  # fmt: skip
         delay = await answered_after(http, NEW_ITEM[1], code, "511602")
     print(f"\nno message, version check → answered after {delay:.2f} s")
+
+
+async def test_the_official_account_asks_once_for_the_region_when_it_matters(
+    start_server,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    from tests.test_official_account import WeChatServer, article_url, new_openid
+
+    await load_seed()
+    await import_sichuan(tmp_path / "sichuan")
+    running = await start_server(mount_fake_wechat=True)
+    async with httpx.AsyncClient(base_url=running.url, timeout=30) as http:
+        wechat, openid = WeChatServer(http), new_openid()
+        unique = await wechat.ask(openid, "普通护照首次申领")  # one region has it: nothing to ask
+        assert unique is not None and "您在哪个地区" not in unique["Articles"]["item"]["Description"]
+        first = await wechat.ask(openid, "失业登记")  # every region has its own: asked, once
+        assert first is not None and "440000-JY-001-01" in article_url(first)
+        assert "您在哪个地区" in first["Articles"]["item"]["Description"]
+        again = await wechat.ask(openid, "失业登记")
+        assert again is not None and "您在哪个地区" not in again["Articles"]["item"]["Description"]
+        named = await wechat.ask(openid, "广安区")
+        assert named is not None and "广安区" in named["Content"]
+        there = await wechat.ask(openid, "失业登记")
+        assert there is not None and "511602-JY-001-01" in article_url(there)
+        assert "广安区" in there["Articles"]["item"]["Description"]

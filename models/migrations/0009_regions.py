@@ -68,6 +68,16 @@ class Migration(migrations.Migration):
             constraint=UniqueConstraint(fields=('region', 'name'), name=None),
         ),
         ops.AddField(
+            model_name='Follower',
+            name='region',
+            field=fields.CharField(null=True, max_length=6),
+        ),
+        ops.AddField(
+            model_name='Follower',
+            name='region_asked',
+            field=fields.BooleanField(default=False),
+        ),
+        ops.AddField(
             model_name='User',
             name='region',
             field=fields.CharField(null=True, max_length=6),
