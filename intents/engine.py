@@ -350,23 +350,36 @@ class IntentIndex:
         self.by_id = {intent.id: intent for intent in self.intents}
         doc_features: list[dict[str, float]] = []
         core: list[frozenset[str]] = []
+        # The same standard item exists in many regions with the same texts: each distinct text is
+        # tokenised once, and each distinct document's features are worked out (and kept) once.
+        text_features: dict[str, dict[str, float]] = {}
+        documents: dict[tuple[Any, ...], tuple[dict[str, float], frozenset[str], frozenset[str]]] = {}
+        frozen: list[frozenset[str]] = []
         for intent in self.intents:
-            weighted: dict[str, float] = defaultdict(float)
-            core_features: set[str] = set()
-            for field_name, texts in (
-                ("name", (intent.name,)),
-                ("alias", intent.aliases),
-                ("phrase", intent.phrases),
-                ("keyword", intent.keywords),
-                ("material", intent.materials),
-            ):
-                for text in texts:
-                    for feature, count in analyzer.features(text).items():
-                        weighted[feature] += FIELD_WEIGHTS[field_name] * count
-                        if field_name in ("name", "alias", "keyword"):
-                            core_features.add(feature)
-            doc_features.append(dict(weighted))
-            core.append(frozenset(core_features))
+            key = (intent.name, intent.aliases, intent.phrases, intent.keywords, intent.materials)
+            known = documents.get(key)
+            if known is None:
+                weighted: dict[str, float] = defaultdict(float)
+                core_features: set[str] = set()
+                for field_name, texts in (
+                    ("name", (intent.name,)),
+                    ("alias", intent.aliases),
+                    ("phrase", intent.phrases),
+                    ("keyword", intent.keywords),
+                    ("material", intent.materials),
+                ):
+                    for text in texts:
+                        found = text_features.get(text)
+                        if found is None:
+                            found = text_features[text] = analyzer.features(text)
+                        for feature, count in found.items():
+                            weighted[feature] += FIELD_WEIGHTS[field_name] * count
+                            if field_name in ("name", "alias", "keyword"):
+                                core_features.add(feature)
+                known = documents[key] = (dict(weighted), frozenset(core_features), frozenset(weighted))
+            doc_features.append(known[0])
+            core.append(known[1])
+            frozen.append(known[2])
         self.core = tuple(core)
         n_docs = max(len(self.intents), 1)
         lengths = [sum(f.values()) for f in doc_features]
@@ -385,7 +398,7 @@ class IntentIndex:
                 postings[feature].append((doc_id, KIND_WEIGHTS[feature[0]] * bm25))
         self._build_table(postings)
         self._unknown_weight = {kind: weight * self.max_idf for kind, weight in KIND_WEIGHTS.items()}
-        self.doc_features = tuple(frozenset(f) for f in doc_features)
+        self.doc_features = tuple(frozen)
         self.position = {intent.id: i for i, intent in enumerate(self.intents)}
         self._exact: dict[str, list[int]] = defaultdict(list)
         for i, intent in enumerate(self.intents):
