@@ -51,6 +51,11 @@ def converted(records: list[tuple[str, str, str]], region: str) -> dict[str, Any
             "legal_basis": ["详见办事指南"], "keywords": [name], "training_phrases": [],
             "task_type": task_type, "guide_url": f"https://guide.example.cn/{region}/{n:04d}",
         })  # fmt: skip
+        if name.endswith("（终止）"):
+            # A withdrawn variant's guide still names the item it ends: more words of the plain name than
+            # the plain item has, so only the exact name's evidence puts the plain item first.
+            plain = name.removesuffix("（终止）")
+            items[-1].update(keywords=[plain, "终止"], training_phrases=[f"{plain}在哪办", f"{plain}要什么材料"])
     return {"region": region, "items": items}
 
 
@@ -152,6 +157,18 @@ async def test_an_exact_name_beats_its_suffixed_variant(start_server, tmp_path: 
         assert plain["action"] == "answer" and plain["items"][0]["name"] == "机动车驾驶员培训备案"
         ended = await ask(http, "机动车驾驶员培训备案（终止）", region="511602")
         assert ended["items"][0]["name"] == "机动车驾驶员培训备案（终止）"
+
+
+def test_the_engine_ranks_an_exact_name_first() -> None:
+    from intents.build import build_assistant
+
+    items = converted(GUANG_AN_DISTRICT, "511602")["items"]
+    assistant = build_assistant(items, families=[], synonyms={}, out_of_scope=[])
+    plain, ended = "机动车驾驶员培训备案", "机动车驾驶员培训备案（终止）"
+    for typed, expected in ((plain, plain), (ended, ended), ("机动车驾驶员培训备案(终止)", ended)):
+        result = assistant.index.search(typed)
+        assert result.best is not None and result.best.intent.name == expected
+        assert result.margin > 0  # ahead, not tied
 
 
 async def test_applications_keep_the_items_region(db: None, tmp_path: Path) -> None:
