@@ -7,7 +7,7 @@ The catalog grows the way real data does: the seed (224 items, 广东省) plus t
 in other regions (county codes 5116NN …), each region's copy under its own department, some of them
 also as a variant with a suffix (「…（终止）」, 「…（县级权限）」), as public lists carry them. 1,359
 items is the seed plus 1,135 items (the size of one district's real list); 10,000 items is the seed
-plus 44 regions.
+plus 42 other regions.
 
 For each size:
 
