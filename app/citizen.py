@@ -287,22 +287,45 @@ async def clear_recent(user: User) -> int:
 
 
 def preferences_view(user: User) -> dict[str, Any]:
-    return {"elder_mode": bool(user.elder_mode)}
+    """长辈模式 and the chosen region (null: the deployment's default region is used)."""
+    return {"elder_mode": bool(user.elder_mode), "region": user.region}
 
 
 async def set_preferences(user: User, body: dict[str, Any]) -> User:
-    value = body.get("elder_mode")
-    if not isinstance(value, bool):
-        raise ValidationFailed("elder_mode must be true or false", details={"field": "elder_mode"})
-    if user.elder_mode != value:
-        user.elder_mode = value
-        await user.save(update_fields=["elder_mode", "updated_at"])
+    """Change what the body names: ``elder_mode`` (true/false), ``region`` (a known region's code, or null)."""
+    from models import Region
+
+    changed: list[str] = []
+    if "elder_mode" in body or "region" not in body:
+        value = body.get("elder_mode")
+        if not isinstance(value, bool):
+            raise ValidationFailed("elder_mode must be true or false", details={"field": "elder_mode"})
+        if user.elder_mode != value:
+            user.elder_mode = value
+            changed.append("elder_mode")
+    if "region" in body:
+        region = body["region"]
+        if region is not None and (not isinstance(region, str) or not await Region.exists(code=region)):
+            raise ValidationFailed(
+                "region must be the code of a known region (GET /api/v1/services/regions), or null",
+                details={"field": "region"},
+            )
+        if user.region != region:
+            user.region = region
+            changed.append("region")
+    if changed:
+        await user.save(update_fields=[*changed, "updated_at"])
     return user
 
 
 async def is_elder(user_id: int | None) -> bool:
     """Whether the user asked for 长辈模式 (anonymous callers never did)."""
+    return (await user_chat_settings(user_id))[0]
+
+
+async def user_chat_settings(user_id: int | None) -> tuple[bool, str | None]:
+    """The user's 长辈模式 and chosen region, in one read (anonymous callers: neither)."""
     if user_id is None:
-        return False
-    found = await User.filter(id=user_id).values_list("elder_mode", flat=True)
-    return bool(found and found[0])
+        return False, None
+    found = await User.filter(id=user_id).values_list("elder_mode", "region")
+    return (bool(found[0][0]), found[0][1]) if found else (False, None)

@@ -114,29 +114,68 @@ def _progress(done: int, total: int) -> None:
 def cmd_catalog_load(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from app.catalog import SEED_DIR, CatalogError, catalog_files, load_items, validate_sources
+    from app.catalog import SEED_DIR, CatalogError, catalog_files, import_catalog
 
     settings = load_settings()
     path = Path(args.path) if args.path else SEED_DIR
+    dry_run = bool(getattr(args, "dry_run", False))
     try:
         files = catalog_files(path)
         print(f"Validating {len(files)} file(s) under {path} …", file=sys.stderr, flush=True)
-        items = validate_sources(files)
+        result = asyncio.run(
+            _with_database(settings, lambda: import_catalog(files, path.name, dry_run=dry_run, progress=_progress))
+        )
     except CatalogError as exc:
-        print(f"Nothing was loaded: {len(exc.problems)} problem(s) in the catalog data:", file=sys.stderr)
-        for problem in exc.problems[:100]:
-            print(f"  - {problem}", file=sys.stderr)
-        if len(exc.problems) > 100:
-            print(f"  … and {len(exc.problems) - 100} more", file=sys.stderr)
+        _print_problems("Nothing was loaded", exc.problems)
         print("Fix the data and load again; the database is unchanged.", file=sys.stderr)
         return 1
-    print(f"  {len(items)} valid item(s)", file=sys.stderr, flush=True)
-    report = asyncio.run(_with_database(settings, lambda: load_items(items, str(path.name), _progress)))
-    print(
-        f"Loaded: {len(report.created)} created, {len(report.updated)} updated, {report.unchanged} unchanged.",
-        flush=True,
-    )
+    report = result.report
+    counts = f"{len(report.created)} created, {len(report.updated)} updated, {report.unchanged} unchanged"
+    if dry_run:
+        print(f"Dry run, nothing written: {counts}, {result.refused} refused.", flush=True)
+        if result.problems:
+            _print_problems("Refused", result.problems)
+        return 1 if result.problems else 0
+    print(f"Loaded: {counts}.", flush=True)
+    if report.changed:
+        _announce_reload(settings)
     return 0
+
+
+def _print_problems(title: str, problems: list[str]) -> None:
+    print(f"{title}: {len(problems)} problem(s) in the catalog data:", file=sys.stderr)
+    for problem in problems[:100]:
+        print(f"  - {problem}", file=sys.stderr)
+    if len(problems) > 100:
+        print(f"  … and {len(problems) - 100} more", file=sys.stderr)
+
+
+def _announce_reload(settings: Settings) -> None:
+    """Tell running servers to rebuild their assistant (they also notice the new catalog version themselves)."""
+    if settings.uses_embedded_redis:
+        print(
+            "Running servers on the embedded Redis notice the new catalog version at their next question "
+            "(or import through POST /api/v1/admin/catalog/import to reach them at once).",
+            file=sys.stderr,
+        )
+        return
+    from app.assistant.releases import publish_reload
+    from app.core.redis_client import connect_redis
+
+    async def publish() -> int:
+        redis = connect_redis(settings.redis_url)
+        try:
+            return await publish_reload(redis)
+        finally:
+            await redis.aclose()
+
+    try:
+        receivers = asyncio.run(publish())
+    except (OSError, ConnectionError) as exc:
+        print(f"Could not tell running servers to reload ({exc}); they notice the new catalog version "
+              "at their next question.", file=sys.stderr)  # fmt: skip
+        return
+    print(f"Told {receivers} running worker(s) to reload the assistant.", file=sys.stderr)
 
 
 def cmd_catalog_export(args: argparse.Namespace) -> int:
@@ -428,9 +467,11 @@ def build_parser() -> argparse.ArgumentParser:
     catalog_sub = catalog.add_subparsers(dest="catalog_command", required=True, metavar="ACTION")
     p = catalog_sub.add_parser("load", help="validate, then upsert in one transaction (default: the seed data)")
     p.add_argument("path", nargs="?", help="a .yaml/.json/.csv file or a folder of them")
+    p.add_argument("--dry-run", action="store_true", help="print what would be created, updated, refused")
     p.set_defaults(func=cmd_catalog_load)
     p = catalog_sub.add_parser("import", help="import a file written by 'catalog export' (json or csv)")
     p.add_argument("path")
+    p.add_argument("--dry-run", action="store_true", help="print what would be created, updated, refused")
     p.set_defaults(func=cmd_catalog_load)
     p = catalog_sub.add_parser("export", help="write every item as json or csv")
     p.add_argument("--format", choices=("json", "csv"), default="json")

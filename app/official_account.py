@@ -47,7 +47,7 @@ from wechatpy.replies import ArticlesReply, TextReply
 from wechatpy.utils import WeChatSigner
 
 from app.applications import application_view
-from app.assistant.service import MAX_TEXT_LENGTH, SESSION_TTL_S, ChatService, progress_reply
+from app.assistant.service import CHANGE_REGION, MAX_TEXT_LENGTH, SESSION_TTL_S, ChatService, progress_reply
 from app.core.errors import BadRequest, Forbidden
 from app.core.wechat import WeChatError, WeChatGateway
 from models import Application, Follower, Level, User
@@ -67,6 +67,7 @@ USER_INFO_EVERY_S = 600
 MAX_REPLY_BYTES = 2000
 ITEM_PAGE = "pages/service/detail"
 APPLICATIONS_PAGE = "pages/application/list"
+REGION_QUESTION = "\n您在哪个地区？同一事项各地规定不同，回复地区名称（如“广州市”“广安区”）即可按当地规定解答。"
 _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _SIGNATURE = re.compile(r"[0-9a-f]{40}")
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
@@ -531,15 +532,28 @@ class OfficialAccount:
             return Answer(text=self.data.text("other_types"))
         if len(text) > MAX_TEXT_LENGTH:
             return Answer(text=self.data.text("too_long"))
+        named = self.chat.region_named(text)
+        if named is not None or text == CHANGE_REGION:
+            return await self.choose_region(follower, named)
         user = await self.verified_user(follower)
         session_key = f"shengshi:mp:session:{self.config.appid}:{follower.openid}"
         session_id = await self.redis.get(session_key)
         # reply_to: an agent taking over the chat (the console's hand-off desk) answers this openid.
         turn = await self.chat.chat(
-            text, session_id, user_id=user.id if user else None, channel="mp", reply_to=follower.openid
+            text,
+            session_id,
+            user_id=user.id if user else None,
+            channel="mp",
+            reply_to=follower.openid,
+            region=follower.region,
         )
         await self.redis.set(session_key, turn.session_id, ex=SESSION_TTL_S)
         body = dict(turn.body)
+        if body.get("region", {}).get("default") and not follower.region_asked and self.chat.region_matters(body):
+            # Asked once, when the answer depends on the region: the same item differs from region to region.
+            body["reply"] = str(body.get("reply") or "") + REGION_QUESTION
+            follower.region_asked = True
+            await follower.save(update_fields=["region_asked"])
         if turn.action == "progress":
             if user is None:
                 return Answer(text=self.data.text("progress_unlinked"))
@@ -547,6 +561,15 @@ class OfficialAccount:
                 rows = await Application.filter(user_id=user.id).order_by("-id").limit(5)
                 body["reply"], body["cards"] = progress_reply(user.id, [application_view(a) for a in rows])
         return self.compose(body)
+
+    async def choose_region(self, follower: Follower, region: str | None) -> Answer:
+        """Remember the region the follower named (or say how to name one)."""
+        if region is None:
+            return Answer(text=REGION_QUESTION.lstrip("\n"))
+        follower.region, follower.region_asked = region, True
+        await follower.save(update_fields=["region", "region_asked"])
+        name = self.chat.region_name(region)
+        return Answer(text=f"好的，之后按{name}的办理规定为您解答。请告诉我您要办的事。")
 
     def compose(self, body: Mapping[str, Any]) -> Answer:
         """The chat body as WeChat shows it: an item as a news card, choices as tappable replies."""

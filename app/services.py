@@ -86,7 +86,7 @@ def build_services(
         replay_questions=settings.replay_questions,
         deliverers={"mp": official_account_delivery(mp_gateway)} if mp_gateway is not None else None,
     )
-    chat = ChatService(redis, hooks=handoffs, releases=ReleaseSwitcher(redis))
+    chat = ChatService(redis, hooks=handoffs, releases=ReleaseSwitcher(redis), default_region=settings.default_region)
     return Services(
         settings=settings,
         redis=redis,

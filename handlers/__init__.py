@@ -17,6 +17,7 @@ api = Blueprint.group(
     ws.bp,
     applications.bp,
     notifications.bp,
+    catalog.admin_bp,
     citizen.bp,
     accounts.bp,
     applications.admin_bp,

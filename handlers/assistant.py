@@ -44,7 +44,7 @@ def chat_text(body: dict[str, Any]) -> str:
 
 
 @bp.post("/chat")
-@openapi.body({"application/json": {"text": str, "session_id": str}})
+@openapi.body({"application/json": {"text": str, "session_id": str, "region": str}})
 async def chat(request: Request) -> HTTPResponse:
     """Ask the assistant; answers the action, the reply, ranked items, quick replies and cards."""
     # Who asks first: a logged-in user has a window of their own, an anonymous caller shares the client's.
@@ -53,8 +53,11 @@ async def chat(request: Request) -> HTTPResponse:
     body = json_object(request)
     text = chat_text(body)
     session_id = body.get("session_id")
+    region = body.get("region")
+    if region is not None and not isinstance(region, str):
+        raise ValidationFailed("region must be a region code such as 440000", details={"field": "region"})
     turn = await services(request).chat.chat(
-        text, session_id if isinstance(session_id, str) else None, user_id=user_id, channel="http"
+        text, session_id if isinstance(session_id, str) else None, user_id=user_id, channel="http", region=region
     )
     return json(turn.body)
 

@@ -128,14 +128,14 @@ async def clear_recent(request: Request) -> HTTPResponse:
 @bp.get("/me/preferences")
 @require_user()
 async def preferences(request: Request) -> HTTPResponse:
-    """The caller's preferences (长辈模式)."""
+    """The caller's preferences (长辈模式, region)."""
     return json(citizen.preferences_view(request.ctx.user))
 
 
 @bp.put("/me/preferences")
-@openapi.body({"application/json": {"elder_mode": bool}})
+@openapi.body({"application/json": {"elder_mode": bool, "region": str}})
 @require_user()
 async def set_preferences(request: Request) -> HTTPResponse:
-    """Turn 长辈模式 on or off: larger text in the clients, shorter answers with fewer options."""
+    """Turn 长辈模式 on or off, or choose the region the assistant answers for (null: the default)."""
     user = await citizen.set_preferences(request.ctx.user, json_object(request))
     return json(citizen.preferences_view(user))

@@ -159,12 +159,13 @@ async def _handle(connection: Connection, raw: Any) -> None:
                 return
             await enforce(connection.request.app, CHAT, caller(connection.user_id, client_ip(connection.request)))
             text = chat_text(message)
-            wanted = message.get("session_id")
+            wanted, region = message.get("session_id"), message.get("region")
             turn = await wired.chat.chat(
                 text,
                 wanted if isinstance(wanted, str) else connection.session_id,
                 user_id=connection.user_id,
                 channel="ws",
+                region=region if isinstance(region, str) else None,
             )
             connection.follow(turn.session_id)
             await ws.send(json.dumps({"type": "chat", **turn.body}, ensure_ascii=False))

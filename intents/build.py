@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -19,6 +20,12 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 def load_yaml(path: Path) -> Any:
     if not path.exists():
         return None
+    # Parsed once per version of the file: every rebuild of the engine (a catalog import) reads them.
+    return _parsed_yaml(path, path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed_yaml(path: Path, mtime_ns: int) -> Any:
     # libyaml when PyYAML has it: the intent files are large enough for the pure-Python parser to show.
     return yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
 

@@ -50,6 +50,10 @@ BM25_B = 0.6
 PINYIN_UP_TO = 80
 # A synonym found in the question counts this much of a word typed.
 SYNONYM_WEIGHT = 0.8
+# A question that is exactly an item's name (normalised) ranks that item first, this far ahead of the
+# next one: variants named with a suffix ("…（终止）") share every word and would otherwise tie.
+EXACT_NAME_LEAD = 1.2
+_EXACT_SEED = 1e6
 
 # Words that carry no meaning about which service is wanted.
 _STOPWORD_TEXT = """
@@ -348,23 +352,36 @@ class IntentIndex:
         self.by_id = {intent.id: intent for intent in self.intents}
         doc_features: list[dict[str, float]] = []
         core: list[frozenset[str]] = []
+        # The same standard item exists in many regions with the same texts: each distinct text is
+        # tokenised once, and each distinct document's features are worked out (and kept) once.
+        text_features: dict[str, dict[str, float]] = {}
+        documents: dict[tuple[Any, ...], tuple[dict[str, float], frozenset[str], frozenset[str]]] = {}
+        frozen: list[frozenset[str]] = []
         for intent in self.intents:
-            weighted: dict[str, float] = defaultdict(float)
-            core_features: set[str] = set()
-            for field_name, texts in (
-                ("name", (intent.name,)),
-                ("alias", intent.aliases),
-                ("phrase", intent.phrases),
-                ("keyword", intent.keywords),
-                ("material", intent.materials),
-            ):
-                for text in texts:
-                    for feature, count in analyzer.features(text).items():
-                        weighted[feature] += FIELD_WEIGHTS[field_name] * count
-                        if field_name in ("name", "alias", "keyword"):
-                            core_features.add(feature)
-            doc_features.append(dict(weighted))
-            core.append(frozenset(core_features))
+            key = (intent.name, intent.aliases, intent.phrases, intent.keywords, intent.materials)
+            known = documents.get(key)
+            if known is None:
+                weighted: dict[str, float] = defaultdict(float)
+                core_features: set[str] = set()
+                for field_name, texts in (
+                    ("name", (intent.name,)),
+                    ("alias", intent.aliases),
+                    ("phrase", intent.phrases),
+                    ("keyword", intent.keywords),
+                    ("material", intent.materials),
+                ):
+                    for text in texts:
+                        found = text_features.get(text)
+                        if found is None:
+                            found = text_features[text] = analyzer.features(text)
+                        for feature, count in found.items():
+                            weighted[feature] += FIELD_WEIGHTS[field_name] * count
+                            if field_name in ("name", "alias", "keyword"):
+                                core_features.add(feature)
+                known = documents[key] = (dict(weighted), frozenset(core_features), frozenset(weighted))
+            doc_features.append(known[0])
+            core.append(known[1])
+            frozen.append(known[2])
         self.core = tuple(core)
         n_docs = max(len(self.intents), 1)
         lengths = [sum(f.values()) for f in doc_features]
@@ -383,8 +400,13 @@ class IntentIndex:
                 postings[feature].append((doc_id, KIND_WEIGHTS[feature[0]] * bm25))
         self._build_table(postings)
         self._unknown_weight = {kind: weight * self.max_idf for kind, weight in KIND_WEIGHTS.items()}
-        self.doc_features = tuple(frozenset(f) for f in doc_features)
+        self.doc_features = tuple(frozen)
         self.position = {intent.id: i for i, intent in enumerate(self.intents)}
+        self._exact: dict[str, list[int]] = defaultdict(list)
+        for i, intent in enumerate(self.intents):
+            self._exact[normalise(intent.name).replace(" ", "")].append(i)
+        # Masks of large restrictions (a region's items), built once per restriction and index.
+        self._masks: dict[frozenset[str], np.ndarray] = {}
 
     def _build_table(self, postings: Mapping[str, Sequence[tuple[int, float]]]) -> None:
         """Lay the postings out for :func:`intents.scoring.best_intents`.
@@ -406,9 +428,13 @@ class IntentIndex:
         self._best(np.zeros(0, np.intp), np.zeros(0), self._everyone, 1)
 
     def _best(
-        self, rows: np.ndarray, counts: np.ndarray, allowed: np.ndarray, limit: int
+        self, rows: np.ndarray, counts: np.ndarray, allowed: np.ndarray, limit: int, exact: Sequence[int] = ()
     ) -> tuple[list[int], list[float]]:
         positions, scores = np.empty(limit, np.intp), np.empty(limit)
+        start = np.zeros(len(self.intents))
+        if exact:
+            # Seeded far ahead so the compiled loop keeps them among the best; taken off again below.
+            start[list(exact)] = _EXACT_SEED
         found = best_intents(
             self._starts,
             self._lengths,
@@ -417,11 +443,18 @@ class IntentIndex:
             rows,
             counts,
             allowed,
-            np.zeros(len(self.intents)),
+            start,
             positions,
             scores,
         )
-        return positions.tolist()[:found], scores.tolist()[:found]
+        if not exact:
+            return positions.tolist()[:found], scores.tolist()[:found]
+        ranked = list(zip(positions.tolist()[:found], scores.tolist()[:found], strict=True))
+        exact_set = set(exact)
+        others = [(p, s) for p, s in ranked if p not in exact_set]
+        floor = others[0][1] * EXACT_NAME_LEAD if others else 0.0
+        leading = [(p, max(s - _EXACT_SEED, floor)) for p, s in ranked if p in exact_set]
+        return [p for p, _ in leading + others], [s for _, s in leading + others]
 
     @property
     def feature_count(self) -> int:
@@ -447,9 +480,14 @@ class IntentIndex:
         counts = np.fromiter(query.values(), np.float64, len(query))
         allowed = self._everyone
         if restrict is not None:
-            allowed = np.zeros(len(self.intents), np.bool_)
-            allowed[[self.position[i] for i in restrict if i in self.position]] = True
-        positions, scores = self._best(rows, counts, allowed, limit)
+            allowed = self._masks.get(restrict)  # type: ignore[assignment]
+            if allowed is None:
+                allowed = np.zeros(len(self.intents), np.bool_)
+                allowed[[self.position[i] for i in restrict if i in self.position]] = True
+                if len(restrict) >= 32 and len(self._masks) < 64:
+                    self._masks[restrict] = allowed
+        exact = self._exact.get(normalised.replace(" ", ""), ())
+        positions, scores = self._best(rows, counts, allowed, limit, exact)
         evidence = QueryEvidence(query, rows, self)
         candidates = [
             Candidate(self.intents[i], score, self.doc_features[i], evidence, self.core[i])

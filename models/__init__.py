@@ -3,7 +3,7 @@
 from models.applications import Application, ApplicationEvent, Status
 from models.assistant import UnmatchedQuestion
 from models.auth import Level, RealNameAttempts, RefreshToken, User
-from models.catalog import ServiceItem, ServiceItemChange
+from models.catalog import CatalogState, Region, ServiceItem, ServiceItemChange
 from models.citizen import Favourite, Rating, RecentView
 from models.console import (
     AuditEntry,
@@ -22,6 +22,7 @@ __all__ = [
     "Application",
     "ApplicationEvent",
     "AuditEntry",
+    "CatalogState",
     "Delivery",
     "Favourite",
     "Follower",
@@ -37,6 +38,7 @@ __all__ = [
     "RealNameAttempts",
     "RecentView",
     "RefreshToken",
+    "Region",
     "ServiceItem",
     "ServiceItemChange",
     "Staff",

@@ -31,6 +31,8 @@ class Application(Model):
     service_code = fields.CharField(max_length=32, db_index=True)
     service_name = fields.CharField(max_length=128)
     department = fields.CharField(max_length=128, db_index=True)
+    # The item's region, kept with the application (GB/T 2260).
+    region = fields.CharField(max_length=6, default="")
     status = fields.CharEnumField(Status, max_length=16, default=Status.SUBMITTED, db_index=True)
     version = fields.IntField(default=1)
     form: dict[str, Any] = fields.JSONField(default=dict)

@@ -33,6 +33,8 @@ class User(Model):
     verified_at = fields.DatetimeField(null=True)
     # 长辈模式: larger text in the clients, shorter answers with fewer options from the assistant.
     elder_mode = fields.BooleanField(default=False)
+    # The region the citizen chose (GB/T 2260); none: the deployment's DEFAULT_REGION.
+    region = fields.CharField(max_length=6, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

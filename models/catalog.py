@@ -13,7 +13,10 @@ class ServiceItem(Model):
 
     id = fields.IntField(primary_key=True)
     code = fields.CharField(max_length=32, unique=True)
-    name = fields.CharField(max_length=128, unique=True)
+    # Unique within the region (the same standard item exists in every region).
+    name = fields.CharField(max_length=128)
+    # The GB/T 2260 region the code starts with (000000: nationwide).
+    region = fields.CharField(max_length=6, db_index=True, default="440000")
     aliases: list[Any] = fields.JSONField(default=list)
     department = fields.CharField(max_length=128, db_index=True)
     level = fields.CharField(max_length=16)
@@ -32,6 +35,9 @@ class ServiceItem(Model):
     legal_basis: list[Any] = fields.JSONField(default=list)
     keywords: list[Any] = fields.JSONField(default=list)
     training_phrases: list[Any] = fields.JSONField(default=list)
+    # Optional: the item's task type (行政许可, 公共服务 …) and the address of its guide, as public data gives them.
+    task_type = fields.CharField(max_length=32, default="")
+    guide_url = fields.CharField(max_length=512, default="")
     # Denormalised for portable filtering on PostgreSQL and SQLite alike.
     search_text = fields.TextField()
     life_events_text = fields.CharField(max_length=512)
@@ -42,6 +48,7 @@ class ServiceItem(Model):
 
     class Meta:
         table = "service_items"
+        unique_together = (("region", "name"),)
 
 
 class ServiceItemChange(Model):
@@ -57,3 +64,24 @@ class ServiceItemChange(Model):
 
     class Meta:
         table = "service_item_changes"
+
+
+class Region(Model):
+    """An administrative region (GB/T 2260): province, city or county, with its parent (000000: 全国)."""
+
+    code = fields.CharField(max_length=6, primary_key=True)
+    name = fields.CharField(max_length=64)
+    parent = fields.CharField(max_length=6, null=True)
+
+    class Meta:
+        table = "regions"
+
+
+class CatalogState(Model):
+    """One row: the catalog's version, raised by every load that changes it (workers compare it to their own)."""
+
+    id = fields.IntField(primary_key=True)
+    version = fields.IntField(default=0)
+
+    class Meta:
+        table = "catalog_state"

@@ -14,6 +14,9 @@ class Follower(Model):
     unionid = fields.CharField(max_length=64, null=True, db_index=True)
     user_id = fields.IntField(null=True, db_index=True)
     subscribed = fields.BooleanField(default=True)
+    # The region the follower named (GB/T 2260), and whether the account already asked for it (it asks once).
+    region = fields.CharField(max_length=6, null=True)
+    region_asked = fields.BooleanField(default=False)
     subscribed_at = fields.DatetimeField(null=True)
     unsubscribed_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)

@@ -159,7 +159,7 @@ async def test_chat_contract_and_session(chat: httpx.AsyncClient) -> None:
     first = await chat.post("/api/v1/chat", json={"text": "护照"})
     assert first.status_code == 200
     body = first.json()
-    assert set(body) == {"session_id", "action", "reply", "items", "quick_replies", "cards", "triage"}
+    assert set(body) == {"session_id", "action", "reply", "items", "quick_replies", "cards", "triage", "region"}
     assert body["action"] == "ask_slot" and body["triage"] == "service"
     assert all(set(i) == {"code", "name", "score"} for i in body["items"])
     second = await chat.post("/api/v1/chat", json={"text": "丢失补发", "session_id": body["session_id"]})

@@ -9,8 +9,11 @@ assignment; every worker hears the Redis pub/sub message and does the same.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import re
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -19,17 +22,53 @@ from redis.asyncio import Redis
 from app.assistant import sessions
 from app.assistant.releases import RELOAD_CHANNEL, ReleaseSwitcher, build_from_database
 from app.assistant.sessions import SESSION_TTL_S
-from app.citizen import is_elder
+from app.catalog import CODE_PATTERN, RegionInfo, catalog_version, known_regions, region_chain
+from app.catalog import seed_regions as file_regions
+from app.citizen import user_chat_settings
 from app.core.background import keep_running, listen
 from app.core.security.pii import mask_personal_numbers
 from intents.dialog import Assistant
+from intents.engine import IntentIndex, MatchResult
 from intents.text import normalise
 from models import UnmatchedQuestion
 
 log = logging.getLogger("shengshi.assistant")
 
 MAX_TEXT_LENGTH = 500
+# How often (at most) a worker reads the catalog version, to notice a reload message it missed.
+VERSION_CHECK_S = 1.0
+CHANGE_REGION = "切换地区"
 __all__ = ["MAX_TEXT_LENGTH", "SESSION_TTL_S", "ChatHooks", "ChatService", "ChatTurn"]
+
+
+class RegionalIndex:
+    """An index seen from one region: searches only its items (and every non-catalog intent)."""
+
+    def __init__(self, index: IntentIndex, allowed: frozenset[str]):
+        self._index = index
+        self._allowed = allowed
+
+    def search(self, text: str, limit: int = 5, restrict: frozenset[str] | None = None) -> MatchResult:
+        return self._index.search(text, limit, self._allowed if restrict is None else restrict & self._allowed)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._index, name)
+
+
+def regional_ids(index: IntentIndex, region: str, regions: Mapping[str, RegionInfo]) -> frozenset[str]:
+    """The intents a citizen of ``region`` may be offered: items of the region and those above it (the
+    nearest region's item where names repeat), and every intent that is not a catalog item."""
+    rank = {code: n for n, code in enumerate(region_chain(region, regions))}
+    nearest: dict[str, tuple[int, str]] = {}
+    allowed: set[str] = set()
+    for intent in index.intents:
+        if not CODE_PATTERN.match(intent.id):
+            allowed.add(intent.id)
+            continue
+        level = rank.get(intent.id[:6])
+        if level is not None and (intent.name not in nearest or level < nearest[intent.name][0]):
+            nearest[intent.name] = (level, intent.id)
+    return frozenset(allowed | {code for _, code in nearest.values()})
 
 
 @dataclass
@@ -73,6 +112,8 @@ class ChatService:
         *,
         hooks: ChatHooks | None = None,
         releases: ReleaseSwitcher | None = None,
+        default_region: str = "440000",
+        regions: Mapping[str, RegionInfo] | None = None,
     ):
         self.redis = redis
         self.assistant = assistant
@@ -80,6 +121,14 @@ class ChatService:
         self.hooks = hooks
         self.releases = releases
         self._building = asyncio.Lock()
+        self.regions: Mapping[str, RegionInfo] = regions if regions is not None else file_regions()
+        self.default_region = default_region
+        # The catalog version the snapshot was built from (None: not known, taken at the first check).
+        self.catalog_version: int | None = None
+        self._views: dict[str, Assistant] = {}
+        self._shared_names: tuple[Assistant, frozenset[str]] | None = None
+        self._next_check = 0.0
+        self._rebuilding: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Build the engine now (a web worker does before its first request); an empty one if the
@@ -94,13 +143,62 @@ class ChatService:
             return assistant
         async with self._building:
             if self.assistant is None:
+                await self._read_regions()
                 self.assistant = await build_from_database(strict=strict)
             return self.assistant
+
+    async def _read_regions(self) -> None:
+        """The regions and the catalog version in the database (the seed's regions while it cannot be read)."""
+        try:
+            self.catalog_version = await catalog_version()
+            self.regions = await known_regions()
+        except Exception:
+            log.warning("cannot read the regions yet; the seed's regions answer", exc_info=True)
 
     def swap(self, assistant: Assistant) -> None:
         # One assignment: a request in flight keeps the snapshot it started with.
         self.assistant = assistant
+        self._views = {}
         self.version += 1
+
+    def for_region(self, region: str) -> Assistant:
+        """The snapshot seen from ``region``: the same dialog rules over the region's items (built once)."""
+        assistant, views = self.assistant, self._views
+        assert assistant is not None, "engine() builds the snapshot first"
+        view = views.get(region)
+        if view is None:
+            view = copy.copy(assistant)
+            view.index = RegionalIndex(assistant.index, regional_ids(assistant.index, region, self.regions))  # type: ignore[assignment]
+            if self.assistant is assistant:
+                views[region] = view
+        return view
+
+    async def check_catalog(self) -> None:
+        """Rebuild when the catalog version in the database moved (a reload message was missed)."""
+        now = time.monotonic()
+        if now < self._next_check and self._rebuilding is None:
+            return
+        self._next_check = now + VERSION_CHECK_S
+        if self._rebuilding is None:
+            try:
+                version = await catalog_version()
+            except Exception:
+                log.warning("cannot read the catalog version", exc_info=True)
+                return
+            if self.catalog_version is None:
+                self.catalog_version = version
+            if version == self.catalog_version:
+                return
+            self._rebuilding = asyncio.ensure_future(self.reload())
+        task = self._rebuilding
+        try:
+            await asyncio.shield(task)
+        except Exception:
+            # The old snapshot keeps answering; the next check tries again.
+            log.warning("cannot rebuild the assistant after a catalog change", exc_info=True)
+        finally:
+            if self._rebuilding is task and task.done():
+                self._rebuilding = None
 
     async def chat(
         self,
@@ -112,8 +210,14 @@ class ChatService:
         elder: bool | None = None,
         applications: list[dict[str, Any]] | None = None,
         reply_to: str | None = None,
+        region: str | None = None,
     ) -> ChatTurn:
-        """One turn; ``reply_to`` is where an agent's replies go on channels without a socket (an openid)."""
+        """One turn; ``reply_to`` is where an agent's replies go on channels without a socket (an openid).
+
+        ``region`` is the asker's choice when the caller knows it; else the user's stored region, else the
+        deployment's default region."""
+        await self.engine()
+        await self.check_catalog()
         state, session_id = await self._load(session_id, user_id)
         # The engine reads the message as typed; what is kept (transcripts, the questions logged for
         # replays and learning) has its ID, mobile and bank card numbers masked.
@@ -123,16 +227,19 @@ class ChatService:
             held = await self.hooks.intercept(kept, session_id, channel=channel, user_id=user_id)
             if held is not None:
                 return ChatTurn(session_id, {"session_id": session_id, **held}, "handoff")
-        assistant = await self.engine()
+        stored_elder, stored_region = await user_chat_settings(user_id)
+        chosen = region if region in self.regions else stored_region if stored_region in self.regions else None
+        region = chosen or self.default_region
+        assistant = self.for_region(region)
         reply, new_state = assistant.respond(text, state)
-        body = reply.to_dict()
+        body = self.say_region(reply.to_dict(), region, chosen is None)
         if reply.action == "progress":
             if applications is None and user_id is not None:
                 applications = await recent_applications(user_id)
             body["reply"], body["cards"] = progress_reply(user_id, applications or [])
         if elder is None:
             # The user's own 长辈模式 setting, unless the caller decided.
-            elder = await is_elder(user_id)
+            elder = stored_elder
         if elder:
             body = for_elders(body)
         new_state["user_id"] = user_id
@@ -145,6 +252,50 @@ class ChatService:
             await self._record_unmatched(kept, reply.action, channel)
         action = "handoff" if "handoff" in body else str(body.get("action", reply.action))
         return ChatTurn(session_id, {"session_id": session_id, **body}, action)
+
+    def say_region(self, body: dict[str, Any], region: str, is_default: bool) -> dict[str, Any]:
+        """Say which region's item answers; with no region chosen, offer to change it."""
+        answered = str(body["items"][0]["code"])[:6] if body.get("action") == "answer" and body.get("items") else None
+        body["region"] = {"code": region, "name": self.region_name(region), "default": is_default}
+        if answered is None:
+            return body
+        name = self.region_name(answered)
+        for card in body.get("cards") or ():
+            if card.get("type") == "service":
+                card["region"], card["region_name"] = answered, name
+        if is_default:
+            body["reply"] += f"以上为{name}的办理规定；您不在{name}的话，可以切换所在地区。"
+            body["quick_replies"] = [*body.get("quick_replies", []), CHANGE_REGION]
+        else:
+            body["reply"] += f"以上为{name}的办理规定。"
+        return body
+
+    def region_matters(self, body: Mapping[str, Any]) -> bool:
+        """Whether the answered item's name is an item of more than one region (the answer depends on where)."""
+        if body.get("action") != "answer" or not body.get("items"):
+            return False
+        assistant = self.assistant
+        if assistant is None:
+            return False
+        shared = self._shared_names
+        if shared is None or shared[0] is not assistant:
+            regions_of: dict[str, set[str]] = {}
+            for intent in assistant.index.intents:
+                if CODE_PATTERN.match(intent.id):
+                    regions_of.setdefault(intent.name, set()).add(intent.id[:6])
+            shared = self._shared_names = (assistant, frozenset(n for n, r in regions_of.items() if len(r) > 1))
+        return str(body["items"][0].get("name")) in shared[1]
+
+    def region_named(self, text: str) -> str | None:
+        """The region a message names by itself ("广安区", "511602"), if any."""
+        text = normalise(text).replace(" ", "")
+        if text in self.regions:
+            return text
+        return next((code for code, region in self.regions.items() if region.name == text), None)
+
+    def region_name(self, code: str) -> str:
+        region = self.regions.get(code)
+        return region.name if region else code
 
     async def _load(self, session_id: str | None, user_id: int | None) -> tuple[dict[str, Any], str]:
         """The session's state; an unknown, malformed or someone else's session starts a new one."""
@@ -169,8 +320,12 @@ class ChatService:
         # every worker at once to the engine each already holds (app/assistant/releases.py).
         if self.releases is not None and await self.releases.handle(self, message):
             return
-        self.swap(await build_from_database())
-        log.info("assistant reloaded", extra={"fields": {"version": self.version}})
+        version, regions = await catalog_version(), await known_regions()
+        assistant = await build_from_database()
+        self.regions = regions
+        self.catalog_version = version
+        self.swap(assistant)
+        log.info("assistant reloaded", extra={"fields": {"version": self.version, "catalog_version": version}})
 
 
 ELDER_MAX_SENTENCES = 5

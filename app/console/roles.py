@@ -34,6 +34,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # Notification deliveries (they name citizens' applications) and sending one again.
     "deliveries.read": _CASEWORKERS,
     "deliveries.replay": _CASEWORKERS,
+    # Importing catalog items (POST /admin/catalog/import): what every worker answers changes at once.
+    "catalog.import": frozenset({"publisher", "admin"}),
     # Ratings per item and department (好差评).
     "ratings.read": frozenset(ROLES),
 }

@@ -14,6 +14,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import secrets
 import tempfile
 from collections.abc import Mapping
@@ -120,6 +121,8 @@ class Settings:
     replay_questions: int = 500
     # Bearer token for GET /metrics; unset: open in development, 404 in production.
     metrics_token: str | None = None
+    # The region (GB/T 2260) the assistant answers for when a citizen has not chosen one (docs/catalog.md).
+    default_region: str = "440000"
 
     @property
     def is_production(self) -> bool:
@@ -232,7 +235,10 @@ class Settings:
             handoff_enabled=_bool(env, "HANDOFF_ENABLED", True),
             replay_questions=_int(env, "REPLAY_QUESTIONS", 500, problems),
             metrics_token=env.get("METRICS_TOKEN", "").strip() or None,
+            default_region=env.get("DEFAULT_REGION", "").strip() or "440000",
         )
+        if not re.fullmatch(r"\d{6}", settings.default_region):
+            problems.append("DEFAULT_REGION must be a six-digit GB/T 2260 region code, e.g. 440000")
         if settings.request_max_size <= 0 or settings.request_max_size > 50_000_000:
             problems.append("REQUEST_MAX_SIZE must be between 1 and 50000000 bytes")
         problems.extend(_official_account_problems(settings))

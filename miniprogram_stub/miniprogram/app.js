@@ -1,4 +1,4 @@
-// 省事: the citizens' mini-program. Login state, 长辈模式, unread count and the notification socket.
+// 省事: the citizens' mini-program. Login state, 长辈模式, the chosen region, unread count and the notification socket.
 const api = require('./utils/api')
 const session = require('./utils/session')
 const { createSocket } = require('./utils/socket')
@@ -6,7 +6,7 @@ const { createSocket } = require('./utils/socket')
 const MESSAGES_TAB = 3
 
 App({
-  globalData: { user: null, elder: false, unread: 0 },
+  globalData: { user: null, elder: false, region: '', unread: 0 },
 
   onLaunch() {
     this.socket = createSocket()
@@ -16,6 +16,7 @@ App({
     })
     this.socket.on('unread', (count) => this.setUnread(count))
     this.globalData.elder = !!wx.getStorageSync('elder')
+    this.globalData.region = wx.getStorageSync('region') || ''
     const saved = session.get()
     if (saved) {
       this.globalData.user = saved.user
@@ -26,7 +27,15 @@ App({
   afterLogin() {
     this.socket.start()
     api.get('/me').then((body) => this.setUser(body.user)).catch(() => {})
-    api.get('/me/preferences').then((prefs) => this.applyElder(prefs.elder_mode)).catch(() => {})
+    api
+      .get('/me/preferences')
+      .then((prefs) => {
+        this.applyElder(prefs.elder_mode)
+        // The account's region wins; a region picked before logging in is kept on the account.
+        if (prefs.region) this.applyRegion(prefs.region)
+        else if (this.globalData.region) api.put('/me/preferences', { region: this.globalData.region }).catch(() => {})
+      })
+      .catch(() => {})
   },
 
   // wx.login → our tokens; the WeChat account keeps its verified real name across logins.
@@ -73,6 +82,17 @@ App({
   async setElder(on) {
     this.applyElder(on)
     if (this.isLoggedIn()) await api.put('/me/preferences', { elder_mode: !!on })
+  },
+
+  applyRegion(code) {
+    this.globalData.region = code || ''
+    wx.setStorageSync('region', code || '')
+  },
+
+  // The region the assistant answers for (remembered here, and on the account when logged in).
+  async setRegion(code) {
+    this.applyRegion(code)
+    if (this.isLoggedIn()) await api.put('/me/preferences', { region: code || null })
   },
 
   setUnread(count) {

@@ -67,7 +67,8 @@ Page({
     this.setData({ messages, input: '', sending: true })
     this.scrollToEnd()
     try {
-      const body = await api.post('/chat', { text, session_id: this.data.sessionId || undefined })
+      const region = getApp().globalData.region || undefined
+      const body = await api.post('/chat', { text, session_id: this.data.sessionId || undefined, region })
       const reply = botMessage(body)
       const service = reply.cards.find((c) => c.type === 'service')
       this.setData({
@@ -96,6 +97,7 @@ Page({
     if (text.indexOf('拨打') === 0) return wx.makePhoneCall({ phoneNumber: config.HOTLINE })
     if (text === '按分类浏览') return wx.switchTab({ url: '/pages/home/home' })
     if (text === '换一个问题') return this.setData({ input: '' })
+    if (text === '切换地区') return wx.switchTab({ url: '/pages/mine/mine' })
     return this.send(text)
   },
 

@@ -1,13 +1,45 @@
-// 我的: login and real name, 长辈模式, favourites and recently viewed items.
+// 我的: login and real name, 长辈模式, the region (所在地区), favourites and recently viewed items.
 const api = require('../../utils/api')
 
 Page({
-  data: { elder: false, loggedIn: false, user: null, favourites: [], recent: [] },
+  data: { elder: false, loggedIn: false, user: null, favourites: [], recent: [], region: '', regionName: '', regions: [], picking: false },
 
   onShow() {
     const app = getApp()
     this.setData({ elder: app.globalData.elder, loggedIn: app.isLoggedIn(), user: app.globalData.user })
     if (app.isLoggedIn()) this.refresh()
+    this.loadRegions()
+  },
+
+  async loadRegions() {
+    try {
+      const body = await api.get('/services/regions')
+      const region = getApp().globalData.region
+      const chosen = body.regions.find((r) => r.code === region)
+      const fallback = body.regions.find((r) => r.code === body.default)
+      this.setData({
+        regions: body.regions.filter((r) => r.code !== '000000'),
+        region,
+        regionName: chosen ? chosen.name : (fallback ? fallback.name : body.default) + '（默认）',
+      })
+    } catch (err) {
+      // The list comes back on the next visit.
+    }
+  },
+
+  onPickRegion() {
+    this.setData({ picking: !this.data.picking })
+  },
+
+  async onChooseRegion(e) {
+    const { code, name } = e.currentTarget.dataset
+    this.setData({ region: code, regionName: name, picking: false })
+    try {
+      await getApp().setRegion(code)
+      wx.showToast({ title: '已切换到' + name, icon: 'none' })
+    } catch (err) {
+      wx.showToast({ title: err.message, icon: 'none' })
+    }
   },
 
   async refresh() {
