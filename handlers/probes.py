@@ -56,7 +56,7 @@ async def readyz(request: Request) -> HTTPResponse:
 
 
 @bp.listener("before_server_start")
-async def _say_where_metrics_are(app, _loop) -> None:  # type: ignore[no-untyped-def]
+async def _say_where_metrics_are(app) -> None:  # type: ignore[no-untyped-def]
     if app.ctx.settings.is_production and not app.ctx.settings.metrics_token:
         log.warning("METRICS_TOKEN is not set: GET /metrics answers 404 (set it to let Prometheus scrape)")
 
