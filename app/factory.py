@@ -15,6 +15,7 @@ from app.db import setup_database
 from app.errors import JSONErrorHandler
 from app.observability import configure_logging, setup_observability
 from app.redis_client import setup_redis
+from app.request_input import setup_request_input
 from app.services import setup_services
 from app.settings import Settings
 
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None, *, name: str = "shengshi", redi
     setup_database(app)
     setup_redis(app)
     setup_observability(app, lambda: app.ctx.redis)
+    setup_request_input(app)
     setup_services(app)
     setup_routes(app)
     return app

@@ -21,6 +21,7 @@ from sanic_ext import openapi
 from app.console import accounts, audit, governance, intent_data, learning
 from app.console.handoff import OPEN_STATUSES, handoff_view
 from app.errors import NotFound, ValidationFailed
+from app.request_input import BIGINT_MAX, INT_MAX, int_arg, parse_int
 from app.staff import require_staff, staff_logout
 from handlers.chat import chat_text
 from handlers.common import json_object
@@ -35,19 +36,6 @@ TESTERS = ("editor", "publisher", "admin")
 PUBLISHERS = ("publisher", "admin")
 AGENTS = ("agent", "admin")
 ADMINS = ("admin",)
-
-
-def _int_arg(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationFailed(f"{name} must be a whole number", details={"field": name}) from None
-    if not low <= value <= high:
-        raise ValidationFailed(f"{name} must be between {low} and {high}", details={"field": name})
-    return value
 
 
 def _username(request: Request) -> str:
@@ -172,10 +160,10 @@ async def audit_log(request: Request) -> HTTPResponse:
     who = (request.args.get("staff") or "").strip()
     if who:
         query = query.filter(staff_username=who[:64])
-    before_id = _int_arg(request, "before_id", 0, 0, 2**62)
+    before_id = int_arg(request, "before_id", 0, 0, BIGINT_MAX)
     if before_id:
         query = query.filter(id__lt=before_id)
-    rows = await query.order_by("-id").limit(_int_arg(request, "limit", 100, 1, 500))
+    rows = await query.order_by("-id").limit(int_arg(request, "limit", 100, 1, 500))
     return json({"items": [audit.entry_view(e) for e in rows]})
 
 
@@ -442,12 +430,12 @@ async def releases_diff(request: Request) -> HTTPResponse:
     """What changed between two releases (``to`` may be ``draft``; both default to the live release)."""
     state, draft_data = await governance.draft()
     live = int(state.live_number or 1)
-    start = _int_arg(request, "from", live, 1, 2**31)
+    start = int_arg(request, "from", live, 1, INT_MAX)
     to_raw = request.args.get("to") or str(live)
     if to_raw == "draft":
         target = draft_data
-    elif to_raw.isdigit():
-        target = (await governance.get_release(int(to_raw))).data
+    elif (to_number := parse_int(to_raw, 1, INT_MAX)) is not None:
+        target = (await governance.get_release(to_number)).data
     else:
         raise ValidationFailed("to must be a release number or draft", details={"field": "to"})
     return json({"from": start, "to": to_raw, **intent_data.diff((await governance.get_release(start)).data, target)})
@@ -480,7 +468,7 @@ async def release_rollback(request: Request, number: int) -> HTTPResponse:
 @require_staff(*READERS)
 async def clusters(request: Request) -> HTTPResponse:
     """Unmatched, fallback and unhelpful-rated questions, grouped into clusters of similar ones with counts."""
-    days = _int_arg(request, "days", 30, 1, 365)
+    days = int_arg(request, "days", 30, 1, 365)
     return json({"days": days, "items": (await learning.clusters(days))[:200]})
 
 
@@ -491,7 +479,7 @@ async def clusters(request: Request) -> HTTPResponse:
 async def cluster_resolve(request: Request, cluster_id: str) -> HTTPResponse:
     """Turn a cluster into training phrases, a synonym or a new intent (in the draft), or dismiss it."""
     body = json_object(request)
-    days = _int_arg(request, "days", 30, 1, 365)
+    days = int_arg(request, "days", 30, 1, 365)
     result = await learning.resolve(cluster_id[:40], body, _username(request), request.ctx.staff.id, days)
     change = result.get("draft_change")
     after = {k: v for k, v in result.items() if k != "draft_change"}
@@ -531,7 +519,7 @@ async def handoff_detail(request: Request, handoff_id: int) -> HTTPResponse:
     """One hand-off with its case context and transcript (messages after ``after``)."""
     desk = request.app.ctx.handoffs
     handoff = await desk.get(handoff_id)
-    after = _int_arg(request, "after", 0, 0, 2**62)
+    after = int_arg(request, "after", 0, 0, BIGINT_MAX)
     return json({**handoff_view(handoff), "messages": await desk.messages(handoff, after)})
 
 
@@ -599,6 +587,6 @@ async def chat_handoff(request: Request, session_id: str) -> HTTPResponse:
     handoff = await Handoff.filter(session_id=session_id).order_by("-id").first()
     if handoff is None:
         raise NotFound("No hand-off for this chat")
-    after = _int_arg(request, "after", 0, 0, 2**62)
+    after = int_arg(request, "after", 0, 0, BIGINT_MAX)
     messages = [m for m in await request.app.ctx.handoffs.messages(handoff, after) if m["from"] in ("agent", "system")]
     return json({"id": handoff.id, "status": handoff.status, "messages": messages})

@@ -11,6 +11,7 @@ from sanic_ext import openapi
 from app.errors import NotFound, ValidationFailed
 from app.guards import require_user
 from app.notify import notification_view
+from app.request_input import BIGINT_MAX, int_arg
 from handlers.common import json_object
 from models import Notification, SubscriptionGrant
 
@@ -23,11 +24,9 @@ bp = Blueprint("notifications")
 async def notifications(request: Request) -> HTTPResponse:
     """The caller's notifications, newest first, with the unread count."""
     query = Notification.filter(user_id=request.ctx.user.id)
-    before = request.args.get("before_id")
+    before = int_arg(request, "before_id", 0, 1, BIGINT_MAX)
     if before:
-        if not before.isdigit():
-            raise ValidationFailed("before_id must be a number", details={"field": "before_id"})
-        query = query.filter(id__lt=int(before))
+        query = query.filter(id__lt=before)
     rows = await query.order_by("-id").limit(50)
     unread = await Notification.filter(user_id=request.ctx.user.id, read_at=None).count()
     return json({"items": [notification_view(n) for n in rows], "unread": unread})

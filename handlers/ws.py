@@ -18,6 +18,7 @@ from sanic.server.websockets.impl import WebsocketImplProtocol
 
 from app.errors import ShengshiError
 from app.guards import bearer_token
+from app.request_input import check_json
 from handlers.chat import chat_text
 
 bp = Blueprint("ws")
@@ -92,6 +93,7 @@ async def _handle(connection: Connection, raw: Any) -> None:
         return
     kind = message.get("type")
     try:
+        check_json(message)  # the same rule as an HTTP body: an error frame, and the socket stays
         if kind == "ping":
             await ws.send(json.dumps({"type": "pong"}))
         elif kind == "auth":
