@@ -223,8 +223,17 @@ class ApplicationService:
             raise ValidationFailed("to must be a status", details={"field": "to"}) from None
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
             raise ValidationFailed("version must be the version you saw", details={"field": "version"})
-        note = note if isinstance(note, str) else ""
-        missing = [m for m in (missing_materials or []) if isinstance(m, str) and m.strip()][:50]
+        if note is None:
+            note = ""
+        if not isinstance(note, str):
+            raise ValidationFailed("note must be text", details={"field": "note"})
+        if missing_materials is None:
+            missing_materials = []
+        if not isinstance(missing_materials, list) or not all(isinstance(m, str) for m in missing_materials):
+            raise ValidationFailed(
+                "missing_materials must be a list of material names", details={"field": "missing_materials"}
+            )
+        missing = [m for m in missing_materials if m.strip()][:50]
         if target is Status.RETURNED and not missing:
             raise ValidationFailed(
                 "Returning for correction lists every missing or wrong material at once",

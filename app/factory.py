@@ -14,6 +14,7 @@ from app.core.db import setup_database
 from app.core.errors import JSONErrorHandler
 from app.core.observability import configure_logging, setup_observability
 from app.core.redis_client import setup_redis
+from app.core.request_input import setup_request_input
 from app.core.serving import add_automatic_routes_in_one_pass
 from app.core.settings import Settings
 from app.services import setup_services
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None, *, name: str = "shengshi", redi
     setup_database(app)
     setup_redis(app)
     setup_observability(app)
+    setup_request_input(app)
     setup_services(app)
     setup_routes(app)
     add_automatic_routes_in_one_pass(app)

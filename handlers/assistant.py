@@ -13,8 +13,9 @@ from app.auth.guards import bearer_token
 from app.console import learning
 from app.core.errors import NotFound, ValidationFailed
 from app.core.ratelimit import CHAT, enforce, user_or_ip
+from app.core.request_input import BIGINT_MAX, int_arg
 from app.services import services
-from handlers.common import int_arg, json_object
+from handlers.common import json_object
 from models import Handoff
 
 bp = Blueprint("chat")
@@ -85,7 +86,7 @@ async def chat_handoff(request: Request, session_id: str) -> HTTPResponse:
     handoff = await Handoff.filter(session_id=session_id).order_by("-id").first()
     if handoff is None:
         raise NotFound("No hand-off for this chat")
-    after = int_arg(request, "after", 0, 0, 2**62)
+    after = int_arg(request, "after", 0, 0, BIGINT_MAX)
     messages = [
         m for m in await services(request).handoffs.messages(handoff, after) if m["from"] in ("agent", "system")
     ]

@@ -31,6 +31,7 @@ from app.catalog import (
 from app.console import audit
 from app.console.staff import require_staff
 from app.core.errors import BadRequest, NotFound, ValidationFailed
+from app.core.request_input import int_arg
 from app.services import services
 from handlers.common import audit_context
 from models import Region, ServiceItem, ServiceItemChange
@@ -40,6 +41,8 @@ admin_bp = Blueprint("catalog_admin", url_prefix="/admin")
 
 MAX_PAGE_SIZE = 100
 MAX_QUERY_LENGTH = 100
+# Far past the last page of any catalog; it keeps the offset a sane number.
+MAX_PAGE = 10_000
 
 
 def summary(row: ServiceItem) -> dict[str, Any]:
@@ -57,16 +60,6 @@ def summary(row: ServiceItem) -> dict[str, Any]:
         "max_visits": row.max_visits,
         "promised_time_limit_days": row.promised_time_limit_days,
     }
-
-
-def _int_arg(request: Request, name: str, default: int, low: int, high: int | None) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or int(raw) < low or (high is not None and int(raw) > high):
-        bound = f"between {low} and {high}" if high is not None else f"{low} or more"
-        raise ValidationFailed(f"{name} must be a whole number {bound}", details={"field": name})
-    return int(raw)
 
 
 def _choice_arg(request: Request, name: str, allowed: tuple[str, ...] | list[str]) -> str | None:
@@ -90,8 +83,8 @@ def _choice_arg(request: Request, name: str, allowed: tuple[str, ...] | list[str
 @openapi.parameter("page_size", int)
 async def list_services(request: Request) -> HTTPResponse:
     """Search and filter the catalog, a page at a time."""
-    page = _int_arg(request, "page", 1, 1, None)
-    page_size = _int_arg(request, "page_size", 20, 1, MAX_PAGE_SIZE)
+    page = int_arg(request, "page", 1, 1, MAX_PAGE)
+    page_size = int_arg(request, "page_size", 20, 1, MAX_PAGE_SIZE)
     query = ServiceItem.all()
     q = (request.args.get("q") or "").strip()
     if len(q) > MAX_QUERY_LENGTH:

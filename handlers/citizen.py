@@ -10,7 +10,8 @@ from app import citizen
 from app.auth.guards import require_user
 from app.catalog import CODE_PATTERN
 from app.console.staff import require_staff
-from app.core.errors import NotFound, ValidationFailed
+from app.core.errors import NotFound
+from app.core.request_input import int_arg
 from handlers.common import json_object
 
 bp = Blueprint("citizen")
@@ -100,10 +101,8 @@ async def remove_favourite(request: Request, code: str) -> HTTPResponse:
 @require_user()
 async def recent(request: Request) -> HTTPResponse:
     """Items the caller opened lately, latest first."""
-    raw = request.args.get("limit") or str(citizen.MAX_RECENT)
-    if not raw.isdigit() or not 1 <= int(raw) <= citizen.MAX_RECENT:
-        raise ValidationFailed(f"limit must be from 1 to {citizen.MAX_RECENT}", details={"field": "limit"})
-    return json({"items": await citizen.recent(request.ctx.user, int(raw))})
+    limit = int_arg(request, "limit", citizen.MAX_RECENT, 1, citizen.MAX_RECENT)
+    return json({"items": await citizen.recent(request.ctx.user, limit)})
 
 
 @bp.post("/me/recent")

@@ -7,7 +7,7 @@ from typing import Any
 from sanic import Request
 
 from app.console.audit import AuditContext
-from app.core.errors import BadRequest, ValidationFailed
+from app.core.errors import BadRequest
 
 
 def json_object(request: Request) -> dict[str, Any]:
@@ -21,20 +21,6 @@ def json_object(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise BadRequest("The body must be a JSON object", code="invalid_json")
     return body
-
-
-def int_arg(request: Request, name: str, default: int, low: int, high: int) -> int:
-    """A whole-number query argument within [low, high], ``default`` when absent, else a 400 naming it."""
-    raw = request.args.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationFailed(f"{name} must be a whole number", details={"field": name}) from None
-    if not low <= value <= high:
-        raise ValidationFailed(f"{name} must be between {low} and {high}", details={"field": name})
-    return value
 
 
 def audit_context(request: Request) -> AuditContext:

@@ -10,6 +10,7 @@ from app.auth.guards import require_user
 from app.console import audit
 from app.console.staff import require_staff
 from app.core.errors import NotFound, ValidationFailed
+from app.core.request_input import BIGINT_MAX, int_arg
 from app.notifications import inbox
 from app.notifications.notifier import notification_view
 from app.services import services
@@ -26,11 +27,9 @@ admin_bp = Blueprint("notifications_admin", url_prefix="/admin")
 async def notifications(request: Request) -> HTTPResponse:
     """The caller's notifications, newest first, with the unread count."""
     query = Notification.filter(user_id=request.ctx.user.id)
-    before = request.args.get("before_id")
+    before = int_arg(request, "before_id", 0, 1, BIGINT_MAX)
     if before:
-        if not before.isdigit():
-            raise ValidationFailed("before_id must be a number", details={"field": "before_id"})
-        query = query.filter(id__lt=int(before))
+        query = query.filter(id__lt=before)
     rows = await query.order_by("-id").limit(50)
     unread = await Notification.filter(user_id=request.ctx.user.id, read_at=None).count()
     return json({"items": [notification_view(n) for n in rows], "unread": unread})

@@ -28,6 +28,7 @@ from sanic.server.websockets.impl import WebsocketImplProtocol
 from app.auth.guards import bearer_token
 from app.core.errors import ShengshiError
 from app.core.ratelimit import CHAT, caller, client_ip, enforce
+from app.core.request_input import check_json
 from app.notifications.push import UNAUTHORIZED_CLOSE
 from app.services import services
 from handlers.assistant import chat_text
@@ -145,6 +146,7 @@ async def _handle(connection: Connection, raw: Any) -> None:
         return
     kind = message.get("type")
     try:
+        check_json(message)  # the same rule as an HTTP body: an error frame, and the socket stays
         if kind == "ping":
             await ws.send(json.dumps({"type": "pong"}))
         elif kind == "auth":

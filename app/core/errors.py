@@ -11,6 +11,7 @@ The tree::
     ShengshiError (SanicException)        500 internal_error
     ├── BadRequest                         400 bad_request
     │   └── ValidationFailed               400 invalid_input
+    │       └── InvalidText                400 invalid_text
     ├── Unauthorized                       401 unauthorized
     ├── Forbidden                          403 forbidden
     ├── NotFound                           404 not_found
@@ -82,6 +83,13 @@ class BadRequest(ShengshiError):
 class ValidationFailed(BadRequest):
     code = "invalid_input"
     message = "Some fields are invalid"
+
+
+class InvalidText(ValidationFailed):
+    """A string no database can store: a NUL character, or a lone surrogate (app/request_input.py)."""
+
+    code = "invalid_text"
+    message = "The text contains a NUL or an unpaired surrogate character"
 
 
 class Unauthorized(ShengshiError):

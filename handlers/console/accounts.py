@@ -10,8 +10,9 @@ from app.console import accounts, audit
 from app.console.staff import require_staff, staff_login, staff_logout
 from app.core.errors import RateLimited, Unauthorized
 from app.core.ratelimit import client_ip, rate_limit
+from app.core.request_input import BIGINT_MAX, int_arg
 from app.services import services
-from handlers.common import audit_context, int_arg, json_object
+from handlers.common import audit_context, json_object
 from models import AuditEntry, Staff
 
 bp = Blueprint("console_accounts", url_prefix="/admin")
@@ -138,7 +139,7 @@ async def audit_log(request: Request) -> HTTPResponse:
     who = (request.args.get("staff") or "").strip()
     if who:
         query = query.filter(staff_username=who[:64])
-    before_id = int_arg(request, "before_id", 0, 0, 2**62)
+    before_id = int_arg(request, "before_id", 0, 0, BIGINT_MAX)
     if before_id:
         query = query.filter(id__lt=before_id)
     rows = await query.order_by("-id").limit(int_arg(request, "limit", 100, 1, 500))

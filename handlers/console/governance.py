@@ -14,9 +14,10 @@ from app.assistant import intent_data
 from app.console import audit, governance
 from app.console.staff import require_staff
 from app.core.errors import ValidationFailed
+from app.core.request_input import INT_MAX, int_arg, parse_int
 from app.services import services
 from handlers.assistant import chat_text
-from handlers.common import audit_context, int_arg, json_object
+from handlers.common import audit_context, json_object
 from models import IntentRelease
 
 bp = Blueprint("console", url_prefix="/admin")
@@ -291,12 +292,12 @@ async def releases_diff(request: Request) -> HTTPResponse:
     """What changed between two releases (``to`` may be ``draft``; both default to the live release)."""
     state, draft_data = await governance.draft()
     live = int(state.live_number or 1)
-    start = int_arg(request, "from", live, 1, 2**31)
+    start = int_arg(request, "from", live, 1, INT_MAX)
     to_raw = request.args.get("to") or str(live)
     if to_raw == "draft":
         target = draft_data
-    elif to_raw.isdigit():
-        target = (await governance.get_release(int(to_raw))).data
+    elif (to_number := parse_int(to_raw, 1, INT_MAX)) is not None:
+        target = (await governance.get_release(to_number)).data
     else:
         raise ValidationFailed("to must be a release number or draft", details={"field": "to"})
     return json({"from": start, "to": to_raw, **intent_data.diff((await governance.get_release(start)).data, target)})

@@ -10,8 +10,9 @@ from app.console import audit
 from app.console.handoff import OPEN_STATUSES, handoff_view
 from app.console.staff import require_staff
 from app.core.errors import ValidationFailed
+from app.core.request_input import BIGINT_MAX, int_arg
 from app.services import services
-from handlers.common import audit_context, int_arg, json_object
+from handlers.common import audit_context, json_object
 from models import Handoff
 
 bp = Blueprint("console_handoff", url_prefix="/admin")
@@ -42,7 +43,7 @@ async def handoff_detail(request: Request, handoff_id: int) -> HTTPResponse:
     """One hand-off with its case context and transcript (messages after ``after``)."""
     desk = services(request).handoffs
     handoff = await desk.get(handoff_id)
-    after = int_arg(request, "after", 0, 0, 2**62)
+    after = int_arg(request, "after", 0, 0, BIGINT_MAX)
     return json({**handoff_view(handoff), "messages": await desk.messages(handoff, after)})
 
 

@@ -8,7 +8,8 @@ from sanic_ext import openapi
 
 from app.console import audit, learning
 from app.console.staff import require_staff
-from handlers.common import audit_context, int_arg, json_object
+from app.core.request_input import int_arg
+from handlers.common import audit_context, json_object
 
 bp = Blueprint("console_learning", url_prefix="/admin")
 
