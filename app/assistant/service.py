@@ -48,8 +48,11 @@ class RegionalIndex:
         self._index = index
         self._allowed = allowed
 
-    def search(self, text: str, limit: int = 5, restrict: frozenset[str] | None = None) -> MatchResult:
-        return self._index.search(text, limit, self._allowed if restrict is None else restrict & self._allowed)
+    def search(
+        self, text: str, limit: int = 5, restrict: frozenset[str] | None = None, *, normalised: str | None = None
+    ) -> MatchResult:
+        allowed = self._allowed if restrict is None else restrict & self._allowed
+        return self._index.search(text, limit, allowed, normalised=normalised)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._index, name)
