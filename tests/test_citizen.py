@@ -233,7 +233,10 @@ def test_elder_replies_are_short_sentences_with_fewer_options() -> None:
 
 async def test_elder_mode_is_a_flag_on_the_user_that_shapes_the_assistant(world: World) -> None:
     citizen = await world.citizen("grandma", verify=None)
-    assert (await world.http.get("/api/v1/me/preferences", headers=citizen)).json() == {"elder_mode": False}
+    assert (await world.http.get("/api/v1/me/preferences", headers=citizen)).json() == {
+        "elder_mode": False,
+        "region": None,
+    }
     question = {"text": "结婚登记要带什么"}
     normal = (await world.http.post("/api/v1/chat", json=question, headers=citizen)).json()
     assert "elder" not in normal
