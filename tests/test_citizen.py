@@ -244,7 +244,7 @@ async def test_elder_mode_is_a_flag_on_the_user_that_shapes_the_assistant(world:
     bad = await world.http.put("/api/v1/me/preferences", json={"elder_mode": "yes"}, headers=citizen)
     assert bad.status_code == 400
     turned = await world.http.put("/api/v1/me/preferences", json={"elder_mode": True}, headers=citizen)
-    assert turned.json() == {"elder_mode": True}
+    assert turned.json() == {"elder_mode": True, "region": None}
     elder = (await world.http.post("/api/v1/chat", json=question, headers=citizen)).json()
     assert elder["elder"] is True and elder["action"] == normal["action"]
     assert max(map(len, elder_sentences(elder["reply"]))) <= max(map(len, elder_sentences(normal["reply"])))
