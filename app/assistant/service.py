@@ -155,8 +155,9 @@ class ChatService:
         try:
             self.catalog_version = await catalog_version()
             self.regions = await known_regions()
-        except Exception:
-            log.warning("cannot read the regions yet; the seed's regions answer", exc_info=True)
+        except Exception as exc:
+            # Not migrated yet: build_from_database says what to run; the seed's regions answer meanwhile.
+            log.warning("cannot read the regions yet (%s); the seed's regions answer", type(exc).__name__)
 
     def swap(self, assistant: Assistant) -> None:
         # One assignment: a request in flight keeps the snapshot it started with.
