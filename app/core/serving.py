@@ -16,6 +16,9 @@ process and has no manager at all.
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -73,6 +76,7 @@ class StoppableWorkerManager(WorkerManager):
 def serve(loader: AppLoader, app: Sanic, *, host: str, port: int, workers: int, **options: Any) -> None:
     """Serve ``app`` on ``host:port`` with ``workers`` processes until a SIGTERM or SIGINT."""
     if workers == 1:
+        _stop_on_signals_during_start_up(app)
         app.prepare(host=host, port=port, single_process=True, **options)
         Sanic.serve_single(primary=app)
         return
@@ -82,6 +86,28 @@ def serve(loader: AppLoader, app: Sanic, *, host: str, port: int, workers: int, 
     setattr(sanic.mixins.startup, "WorkerManager", StoppableWorkerManager)  # noqa: B010
     app.prepare(host=host, port=port, workers=workers, **options)
     Sanic.serve(primary=app, app_loader=loader)
+
+
+def _stop_on_signals_during_start_up(app: Sanic) -> None:
+    """Honour a SIGTERM or SIGINT that arrives while the server starts, in a single process.
+
+    Sanic installs its own handlers only after the ``after_server_start`` listeners, while the socket
+    already accepts requests: a signal in that window would kill the process on the spot. Until then
+    the signal is noted, and acted on (a graceful stop) as soon as Sanic's loop runs.
+    """
+    noted: list[int] = []
+
+    def install(app: Sanic) -> None:
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(number, noted.append, number)
+
+    def act(app: Sanic) -> None:
+        if noted:
+            asyncio.get_running_loop().call_soon(functools.partial(app.stop, terminate=False))
+
+    app.before_server_start(install, priority=1_000_000)
+    app.after_server_start(act, priority=-1_000_000)
 
 
 # sanic-ext adds its HEAD and OPTIONS routes in a before_server_start listener of this priority.
