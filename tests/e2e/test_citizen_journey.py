@@ -47,7 +47,7 @@ async def ask(phone: Phone, text: str) -> Any:
 
 
 async def application_of(world: World, user: User) -> dict[str, Any]:
-    clerk = await world.staff(f"lookup-{time.monotonic_ns()}", role="viewer")
+    clerk = await world.staff(f"lookup-{time.monotonic_ns()}", role="clerk")
     queue = (await world.http.get("/api/v1/admin/applications", headers=clerk)).json()["items"]
     mine = [a for a in queue if a["service_code"] == VISA]
     assert len(mine) == 1, queue
