@@ -81,12 +81,13 @@ async def chat_feedback(request: Request) -> HTTPResponse:
 @openapi.parameter("after", int)
 async def chat_handoff(request: Request, session_id: str) -> HTTPResponse:
     """A handed-off chat's agent and system messages (the session id, a random secret, is the key)."""
+    # Input first: a bad ``after`` is a 400 whether or not the hand-off exists.
+    after = int_arg(request, "after", 0, 0, BIGINT_MAX)
     if len(session_id) != 32:
         raise NotFound("No hand-off for this chat")
     handoff = await Handoff.filter(session_id=session_id).order_by("-id").first()
     if handoff is None:
         raise NotFound("No hand-off for this chat")
-    after = int_arg(request, "after", 0, 0, BIGINT_MAX)
     messages = [
         m for m in await services(request).handoffs.messages(handoff, after) if m["from"] in ("agent", "system")
     ]

@@ -294,8 +294,10 @@ def explicit_cases(document: dict[str, Any], who: dict[str, Any]) -> list[Case]:
                     # Text is refused wherever it is; a wrong type is refused where the field is read.
                     cases.append(Case(label, method, url(), f"body {prop}: {what}", headers, body,
                                       expect=400 if text else None, code="invalid_text" if text else None))  # fmt: skip
-            cases.append(Case(label, method, url(), "body with a NUL key", headers, b'{"a\\u0000": 1}',
-                              code="invalid_text"))  # fmt: skip
+            if method.upper() in ("POST", "PUT", "PATCH"):
+                # Sanic reads no body on GET, HEAD and DELETE routes: there is nothing to refuse there.
+                cases.append(Case(label, method, url(), "body with a NUL key", headers, b'{"a\\u0000": 1}',
+                                  code="invalid_text"))  # fmt: skip
     # The examples written in the issue, with ids that exist.
     admin, citizen = who["staff"]["admin"], who["citizen"]
     transition = f"{ADMIN_PREFIX}/applications/{app_id}/transitions"

@@ -24,6 +24,7 @@ from urllib.parse import unquote
 from sanic import Request, Sanic
 
 from app.core.errors import InvalidText, ValidationFailed
+from app.core.websocket import close_on_invalid_utf8
 
 # PostgreSQL's integer columns (Tortoise IntField, BigIntField).
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
@@ -117,6 +118,9 @@ def check_request(request: Request) -> None:
 
 
 def setup_request_input(app: Sanic) -> None:
+    # WebSocket frames follow the same rule: invalid UTF-8 closes with 1007 (app/core/websocket.py).
+    close_on_invalid_utf8()
+
     # After the request id is assigned (priority 1000), before any handler.
     @app.on_request(priority=900)  # type: ignore[call-arg]
     async def refuse_bad_input(request: Request) -> None:

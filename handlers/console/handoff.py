@@ -42,8 +42,9 @@ async def handoffs(request: Request) -> HTTPResponse:
 async def handoff_detail(request: Request, handoff_id: int) -> HTTPResponse:
     """One hand-off with its case context and transcript (messages after ``after``)."""
     desk = services(request).handoffs
-    handoff = await desk.get(handoff_id)
+    # Input first: a bad ``after`` is a 400 whether or not the hand-off exists.
     after = int_arg(request, "after", 0, 0, BIGINT_MAX)
+    handoff = await desk.get(handoff_id)
     return json({**handoff_view(handoff), "messages": await desk.messages(handoff, after)})
 
 
