@@ -7,7 +7,7 @@ from pathlib import Path
 from playwright.async_api import expect
 
 from tests.e2e.test_citizen_journey import ask
-from tests.test_regions import import_sichuan
+from tests.test_catalog_regions import import_sichuan
 
 
 async def test_a_citizen_picks_a_region_and_the_assistant_answers_from_it(stage, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
