@@ -182,6 +182,9 @@ def schemathesis(base: str, who: Identity, seed: str, workdir: Path) -> Tally:
         "20",
         "--generation-database",
         "none",
+        # A publish or rollback builds the new release's engine on every worker first: seconds, not ms.
+        "--request-timeout",
+        "60",
         # No stateful phase: the document declares no links, and it ran without bound on a loaded machine.
         "--phases",
         "examples,coverage,fuzzing",

@@ -36,6 +36,7 @@ from sanic.exceptions import (
 )
 from sanic.exceptions import (
     MethodNotAllowed,
+    RequestCancelled,
     SanicException,
 )
 from sanic.exceptions import (
@@ -200,6 +201,11 @@ class JSONErrorHandler(ErrorHandler):
         elif isinstance(exception, OrmValidationError):
             # A value the model refuses (too long, out of range) reached the ORM: the client's input.
             status, code, message, details = 400, "invalid_input", "A value is too long or out of range", {}
+        elif isinstance(exception, RequestCancelled):
+            # The client hung up before the answer (a timeout on its side): nobody reads this, and it
+            # is no fault of ours; noted, not logged as an error.
+            log.info("request cancelled: the client went away")
+            status, code, message, details = 503, "request_cancelled", "The client closed the connection", {}
         else:
             status, code, message, details = 500, "internal_error", "Internal server error", {}
         if status == 413 and request is not None and request.path.startswith(WEBHOOK_PREFIX):
