@@ -15,7 +15,7 @@ For each size:
   on every dev-set question, thread CPU time per message (a shared machine's descheduling does not
   count), median and mean; ``normalise``'s memo is cleared before each question so each costs what a
   never-seen text costs. Measured on the whole catalog and within one region (the seed's 440000, as
-  a citizen there is answered: ``app.assistant.RegionalIndex``). Target: ≤ 1.5× the 224-item cost,
+  a citizen there is answered: ``app.assistant.service.RegionalIndex``). Target: ≤ 1.5× the 224-item cost,
   and within a region no dearer than the whole catalog.
 * cold start-up: a new Python process that imports the engine, reads the items (JSON) and builds
   the assistant (numba's compiled loop loaded from its cache, as every process after the first

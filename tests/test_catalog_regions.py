@@ -279,7 +279,7 @@ async def test_a_cli_import_reaches_the_running_server(
     """Real Redis: the CLI publishes the reload (the version check is put out of reach, so the message is
     what counts). Embedded Redis: no message can reach the server, and the catalog version does."""
     if TEST_REDIS_URL:
-        monkeypatch.setattr("app.assistant.VERSION_CHECK_S", 3600.0)
+        monkeypatch.setattr("app.assistant.service.VERSION_CHECK_S", 3600.0)
     await load_seed()
     running = await start_server()
     document = converted([*GUANG_AN_DISTRICT, NEW_ITEM], "511602")
@@ -305,7 +305,7 @@ async def test_the_admin_import_reaches_the_running_server(
     """The way with the embedded Redis (and any): the publisher imports over HTTP, the server reloads at once."""
     from tests.test_console_access import staff_token
 
-    monkeypatch.setattr("app.assistant.VERSION_CHECK_S", 3600.0)
+    monkeypatch.setattr("app.assistant.service.VERSION_CHECK_S", 3600.0)
     await load_seed()
     running = await start_server()
     document = converted([*GUANG_AN_DISTRICT, NEW_ITEM], "511602")
