@@ -18,10 +18,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from sanic import Sanic
 from tortoise import Tortoise, connections
+from tortoise.exceptions import OperationalError
 
 from app.core.db import migrate, normalise_url, tortoise_config
 from app.core.redis_client import connect_redis
@@ -88,9 +90,17 @@ async def _truncate_all() -> None:
     if not tables:
         return
     if is_postgres():
-        await conn.execute_script(
-            f"TRUNCATE {', '.join(chr(34) + t + chr(34) for t in tables)} RESTART IDENTITY CASCADE;"
-        )
+        statement = f"TRUNCATE {', '.join(chr(34) + t + chr(34) for t in tables)} RESTART IDENTITY CASCADE;"
+        for attempt in range(5):
+            try:
+                await conn.execute_script(statement)
+                return
+            except (OperationalError, asyncpg.exceptions.TransactionRollbackError):
+                # A server of the previous test may still be finishing a write (its background loops
+                # stop with it): PostgreSQL breaks the deadlock by failing us; try again shortly.
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(0.5)
     else:
         for table in tables:
             await conn.execute_script(f'DELETE FROM "{table}";')
@@ -100,10 +110,11 @@ async def _truncate_all() -> None:
 async def db(migrated_database: str) -> AsyncIterator[None]:
     """The ORM initialised on a clean, migrated database."""
     await Tortoise.init(config=tortoise_config(migrated_database), _enable_global_fallback=True)
-    await _truncate_all()
     try:
+        await _truncate_all()
         yield
     finally:
+        # Always, even when emptying failed: a context left open breaks every later test's init.
         await Tortoise.close_connections()
 
 
