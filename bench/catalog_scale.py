@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-DEV_SET = ROOT / "tests" / "data" / "assistant_dev.jsonl"
+DEV_SET = ROOT / "intents" / "data" / "assistant_dev.jsonl"
 SIZES = (224, 1359, 10000)
 SUFFIXES = ("（终止）", "（县级权限）", "（承诺件）")
 COST_TARGET = 1.5

@@ -348,7 +348,7 @@ def grown_catalog(
 # --- latency --------------------------------------------------------------------------------------------------------
 
 
-REAL_SET = ROOT / "tests" / "data" / "assistant_real_dev.jsonl"
+REAL_SET = ROOT / "intents" / "data" / "assistant_real_dev.jsonl"
 MAX_MESSAGE = 500  # what the chat API accepts
 
 
