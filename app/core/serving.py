@@ -93,21 +93,36 @@ def _stop_on_signals_during_start_up(app: Sanic) -> None:
 
     Sanic installs its own handlers only after the ``after_server_start`` listeners, while the socket
     already accepts requests: a signal in that window would kill the process on the spot. Until then
-    the signal is noted, and acted on (a graceful stop) as soon as Sanic's loop runs.
+    a signal is noted, and a graceful stop is scheduled for once Sanic's loop runs: at the end of
+    start-up for a signal noted before it, at once for one noted after it (the loop is about to run).
     """
     noted: list[int] = []
+    started: list[bool] = []
+
+    def stop_soon() -> None:
+        # Later than the rest of start-up, which is synchronous from here: the stop lands in run_forever.
+        asyncio.get_running_loop().call_later(_STOP_DELAY_S, functools.partial(app.stop, terminate=False))
+
+    def note(number: int) -> None:
+        noted.append(number)
+        if started:
+            stop_soon()
 
     def install(app: Sanic) -> None:
         loop = asyncio.get_running_loop()
         for number in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(number, noted.append, number)
+            loop.add_signal_handler(number, note, number)
 
     def act(app: Sanic) -> None:
+        started.append(True)
         if noted:
-            asyncio.get_running_loop().call_soon(functools.partial(app.stop, terminate=False))
+            stop_soon()
 
     app.before_server_start(install, priority=1_000_000)
     app.after_server_start(act, priority=-1_000_000)
+
+
+_STOP_DELAY_S = 0.5
 
 
 # sanic-ext adds its HEAD and OPTIONS routes in a before_server_start listener of this priority.
